@@ -1,0 +1,50 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/wahealth/wahealth/pkg/health"
+)
+
+// Encode serialises s as the JSON document every backend stores.
+func Encode(s *State) ([]byte, error) {
+	if s.Schema == 0 {
+		s.Schema = SchemaVersion
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encode state: %w", err)
+	}
+	return b, nil
+}
+
+// Decode parses a stored document. where names it in errors (a file path, an object key).
+// An empty, truncated or otherwise undecodable document is a *CorruptError; a newer schema a
+// *SchemaError.
+func Decode(where string, b []byte) (*State, error) {
+	var probe struct {
+		Schema *int `json:"schema"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return nil, &CorruptError{Where: where, Err: err}
+	}
+	if probe.Schema == nil {
+		return nil, &CorruptError{Where: where, Err: errors.New("no schema version")}
+	}
+	if *probe.Schema > SchemaVersion || *probe.Schema < 1 {
+		return nil, &SchemaError{Where: where, Found: *probe.Schema}
+	}
+	s := New()
+	if err := json.Unmarshal(b, s); err != nil {
+		return nil, &CorruptError{Where: where, Err: err}
+	}
+	if s.Snapshot == nil {
+		s.Snapshot = health.NewSnapshot()
+	}
+	if s.Targets == nil {
+		s.Targets = map[string]*Target{}
+	}
+	return s, nil
+}
