@@ -89,8 +89,10 @@ func Identify(e *Entity, t Target) {
 		switch {
 		case e.PhoneNumber != "":
 			e.ID = NormalizePhone(e.PhoneNumber)
-		case e.TemplateCode != "":
+		case e.TemplateCode != "" && e.Language != "":
 			e.ID = e.TemplateCode + ":" + e.Language
+		case e.TemplateCode != "":
+			e.ID = e.TemplateCode
 		case e.WabaID != "":
 			e.ID = e.WabaID
 		case e.BusinessID != "":
