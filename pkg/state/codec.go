@@ -9,11 +9,13 @@ import (
 )
 
 // Encode serialises s as the JSON document every backend stores.
+// It does not modify s.
 func Encode(s *State) ([]byte, error) {
-	if s.Schema == 0 {
-		s.Schema = SchemaVersion
+	c := *s
+	if c.Schema == 0 {
+		c.Schema = SchemaVersion
 	}
-	b, err := json.Marshal(s)
+	b, err := json.Marshal(&c)
 	if err != nil {
 		return nil, fmt.Errorf("encode state: %w", err)
 	}
@@ -33,7 +35,10 @@ func Decode(where string, b []byte) (*State, error) {
 	if probe.Schema == nil {
 		return nil, &CorruptError{Where: where, Err: errors.New("no schema version")}
 	}
-	if *probe.Schema > SchemaVersion || *probe.Schema < 1 {
+	if *probe.Schema < 1 {
+		return nil, &CorruptError{Where: where, Err: fmt.Errorf("invalid schema version %d", *probe.Schema)}
+	}
+	if *probe.Schema > SchemaVersion {
 		return nil, &SchemaError{Where: where, Found: *probe.Schema}
 	}
 	s := New()

@@ -99,7 +99,8 @@ type Store interface {
 	// between it returns an error matching ErrConflict and stores nothing.
 	Save(ctx context.Context, s *State) error
 	// Lock takes the cycle lease: while one holder has it, Lock by anyone else returns an error
-	// matching ErrLocked at once. A lease not released is given up after ttl.
+	// matching ErrLocked at once. A lease whose holder dies without releasing it is given up:
+	// after ttl in the cloud backends, when the process ends for the file backend (an OS lock).
 	Lock(ctx context.Context, owner string, ttl time.Duration) (Lease, error)
 	// Close releases the store's resources.
 	Close() error
@@ -122,7 +123,8 @@ var ErrLocked = errors.New("another check cycle holds the state")
 type CorruptError struct {
 	// Where names the file, object or row.
 	Where string
-	Err   error
+	// Err is the decoding error.
+	Err error
 }
 
 // Error describes the damage and where it is.
@@ -135,7 +137,9 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 
 // SchemaError reports a document written with a schema this build does not know.
 type SchemaError struct {
+	// Where names the file, object or row.
 	Where string
+	// Found is the schema version the document declares.
 	Found int
 }
 

@@ -1,0 +1,199 @@
+// Package monitor runs wahealth's check cycle: targets -> CAMS -> snapshot -> previous state ->
+// diff -> alert policy -> outbox -> notifiers -> state. Both functions (the timer checker and
+// the HTTP on-demand endpoint) and the local programs call Run; nothing here knows whether it
+// runs in Function Compute.
+package monitor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/wahealth/wahealth/pkg/cams"
+	"github.com/wahealth/wahealth/pkg/health"
+	"github.com/wahealth/wahealth/pkg/notify"
+	"github.com/wahealth/wahealth/pkg/state"
+)
+
+// HealthSource checks targets. *cams.Client is the production source.
+type HealthSource interface {
+	// CheckAll checks every target and calls fn, serially, as each finishes.
+	CheckAll(ctx context.Context, targets []health.Target, fn func(i int, o cams.Outcome))
+}
+
+var _ HealthSource = (*cams.Client)(nil)
+
+// Channel is a named notifier.
+type Channel struct {
+	// Name identifies the channel in the outbox and reports.
+	Name string
+	// Notifier delivers messages.
+	Notifier notify.Notifier
+}
+
+// Monitor runs check cycles. Its fields are set once; Run may be called repeatedly, but cycles
+// on one store are serialised by the store's lease.
+type Monitor struct {
+	// Source answers health queries.
+	Source HealthSource
+	// Store keeps state between cycles.
+	Store state.Store
+	// Channels receive alerts.
+	Channels []Channel
+	// Targets are the configured queries.
+	Targets []health.Target
+	// Logger receives structured records.
+	Logger *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// CheckFailureThreshold is how many consecutive failed checks of a target raise one
+	// "cannot check" alert (3 when 0).
+	CheckFailureThreshold int
+	// LeaseTTL bounds how long a crashed cycle can hold the state (10 minutes when 0).
+	LeaseTTL time.Duration
+	// NotifyTimeout bounds one delivery (15 s when 0).
+	NotifyTimeout time.Duration
+	// DeliveredTTL is how long delivered message ids are remembered (7 days when 0).
+	DeliveredTTL time.Duration
+}
+
+// RunOptions adjust one cycle.
+type RunOptions struct {
+	// CycleID identifies the cycle (the FC request id); generated when empty.
+	CycleID string
+	// DryRun checks and reports but neither alerts nor saves.
+	DryRun bool
+	// Select narrows the cycle to the targets it accepts (nil: all). Entities of the other
+	// targets keep their state.
+	Select func(health.Target) bool
+}
+
+// ErrBusy is matched by Run when another cycle holds the state.
+var ErrBusy = state.ErrLocked
+
+func (m *Monitor) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
+func (m *Monitor) log() *slog.Logger {
+	if m.Logger != nil {
+		return m.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// NewCycleID returns a fresh cycle id: the UTC time and a random suffix.
+func NewCycleID(now time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// Run performs one check cycle and returns its report. A cycle that could not run at all
+// (another cycle holds the state, the state cannot be read or saved) returns an error; failed
+// fetches of single targets are not errors but part of the report.
+func (m *Monitor) Run(ctx context.Context, opts RunOptions) (*Report, error) {
+	start := m.now()
+	if opts.CycleID == "" {
+		opts.CycleID = NewCycleID(start)
+	}
+	log := m.log().With(slog.String("cycle", opts.CycleID))
+
+	ttl := m.LeaseTTL
+	if ttl <= 0 {
+		ttl = 10 * time.Minute
+	}
+	var lease state.Lease
+	if !opts.DryRun {
+		l, err := m.Store.Lock(ctx, opts.CycleID, ttl)
+		if err != nil {
+			return nil, fmt.Errorf("take state lease: %w", err)
+		}
+		lease = l
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := lease.Release(rctx); err != nil {
+				log.Warn("release state lease", slog.String("error", err.Error()))
+			}
+		}()
+	}
+
+	// Read the previous state first: a store that cannot be read stops the cycle before any
+	// CAMS call is spent.
+	prev, err := m.Store.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load state: %w", err)
+	}
+
+	targets := m.Targets
+	if opts.Select != nil {
+		targets = nil
+		for _, t := range m.Targets {
+			if opts.Select(t) {
+				targets = append(targets, t)
+			}
+		}
+	}
+	obs := m.fetch(ctx, targets)
+
+	rep := &Report{CycleID: opts.CycleID, StartedAt: start, DryRun: opts.DryRun}
+	var plan *plan
+	for attempt := 1; ; attempt++ {
+		plan = m.apply(prev, obs, opts, start)
+		if opts.DryRun {
+			break
+		}
+		// Save the new state with its outbox before sending anything: a crash from here on
+		// re-sends (at least once) rather than loses.
+		err := m.Store.Save(ctx, plan.next)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, state.ErrConflict) || attempt >= 3 {
+			return nil, fmt.Errorf("save state: %w", err)
+		}
+		log.Warn("state changed under the cycle, re-reading", slog.Int("attempt", attempt))
+		if prev, err = m.Store.Load(ctx); err != nil {
+			return nil, fmt.Errorf("reload state: %w", err)
+		}
+	}
+
+	var deliveries []Delivery
+	if !opts.DryRun {
+		deliveries = m.deliver(ctx, plan.next, log)
+	}
+	plan.fill(rep, deliveries)
+	rep.FinishedAt = m.now()
+	log.LogAttrs(ctx, slog.LevelInfo, "check cycle",
+		slog.Int("checked", rep.Checked), slog.Int("failed", rep.Failed), slog.Int("entities", len(rep.Entities)),
+		slog.Int("changes", len(rep.Changes)), slog.Bool("baseline", rep.Baseline), slog.Int("pending", rep.Pending),
+		slog.Duration("took", rep.FinishedAt.Sub(rep.StartedAt)))
+	return rep, nil
+}
+
+// observations are the results of one round of fetches.
+type observations struct {
+	targets  []health.Target
+	results  []*cams.Result
+	errs     []error
+	at       time.Time
+}
+
+func (m *Monitor) fetch(ctx context.Context, targets []health.Target) *observations {
+	o := &observations{targets: targets, results: make([]*cams.Result, len(targets)), errs: make([]error, len(targets))}
+	if len(targets) > 0 {
+		m.Source.CheckAll(ctx, targets, func(i int, out cams.Outcome) {
+			o.results[i], o.errs[i] = out.Result, out.Err
+		})
+	}
+	o.at = m.now()
+	return o
+}

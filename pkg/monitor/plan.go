@@ -1,0 +1,173 @@
+package monitor
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/wahealth/wahealth/pkg/health"
+	"github.com/wahealth/wahealth/pkg/notify"
+	"github.com/wahealth/wahealth/pkg/state"
+)
+
+// plan is what a cycle decided: the next state (with its outbox) and what to report.
+type plan struct {
+	next     *state.State
+	snap     *health.Snapshot
+	carried  map[health.Key]bool
+	changes  []health.Change
+	severity map[int]health.Severity
+	alerted  map[int]bool
+	baseline bool
+	message  *notify.Message
+	failures []FailureReport
+	checked  int
+}
+
+// apply computes the next state from the previous one and this cycle's observations. It is
+// pure apart from the clock readings passed in, so a conflict can re-run it on a fresh state.
+func (m *Monitor) apply(prev *state.State, obs *observations, opts RunOptions, start time.Time) *plan {
+	threshold := m.CheckFailureThreshold
+	if threshold <= 0 {
+		threshold = 3
+	}
+	p := &plan{snap: health.NewSnapshot(), severity: map[int]health.Severity{}, alerted: map[int]bool{}, carried: map[health.Key]bool{}}
+	next := &state.State{
+		Schema:    state.SchemaVersion,
+		Version:   prev.Version,
+		Baseline:  prev.Baseline,
+		Targets:   make(map[string]*state.Target, len(prev.Targets)),
+		Outbox:    slices.Clone(prev.Outbox),
+		Delivered: maps.Clone(prev.Delivered),
+	}
+	for k, v := range prev.Targets {
+		c := *v
+		next.Targets[k] = &c
+	}
+	p.next = next
+
+	msg := &notify.Message{CycleID: opts.CycleID, Time: obs.at, Kind: notify.KindChanges}
+	checked := map[string]bool{}
+	for i, t := range obs.targets {
+		id := t.ID()
+		ts := next.Targets[id]
+		if ts == nil {
+			ts = &state.Target{}
+			next.Targets[id] = ts
+		}
+		ts.LastAttempt = obs.at
+		if err := obs.errs[i]; err != nil {
+			if ts.ConsecutiveFailures == 0 {
+				ts.FailingSince = obs.at
+			}
+			ts.ConsecutiveFailures++
+			ts.LastError = err.Error()
+			p.failures = append(p.failures, FailureReport{Target: t, Error: err.Error(), ConsecutiveFailures: ts.ConsecutiveFailures})
+			if ts.ConsecutiveFailures >= threshold && !ts.FailureAlerted {
+				ts.FailureAlerted = true
+				msg.Failures = append(msg.Failures, notify.Failure{Target: t, Error: ts.LastError, Failures: ts.ConsecutiveFailures, Since: ts.FailingSince})
+			}
+			continue
+		}
+		if ts.FailureAlerted {
+			msg.Failures = append(msg.Failures, notify.Failure{Target: t, Failures: ts.ConsecutiveFailures, Since: ts.FailingSince, Recovered: true})
+		}
+		ts.ConsecutiveFailures, ts.LastError, ts.FailureAlerted, ts.FailingSince = 0, "", false, time.Time{}
+		ts.LastChecked = obs.at
+		checked[id] = true
+		p.checked++
+		for _, e := range obs.results[i].Entities {
+			p.snap.Add(e)
+		}
+	}
+	before := maps.Clone(p.snap.Entities)
+	p.snap.CarryOver(prev.Snapshot, func(id string) bool { return checked[id] })
+	for k := range p.snap.Entities {
+		if _, ok := before[k]; !ok {
+			p.carried[k] = true
+		}
+	}
+	next.Snapshot = p.snap
+
+	p.changes = health.Diff(prev.Snapshot, p.snap)
+	if !prev.Baseline {
+		if p.checked > 0 {
+			// The first cycle records the baseline and says so once, not once per entity.
+			p.baseline = true
+			next.Baseline = true
+			msg.Kind = notify.KindBaseline
+			msg.Baseline = &notify.Baseline{Monitored: p.snap.Len(), Targets: len(obs.targets)}
+			for _, e := range p.snap.NotAvailable() {
+				msg.Baseline.NotAvailable = append(msg.Baseline.NotAvailable, *e)
+			}
+		}
+		for i, c := range p.changes {
+			p.severity[i] = c.Severity(p.snap.Get(c.Entity))
+		}
+	} else {
+		byEntity := map[health.Key]int{}
+		for i, c := range p.changes {
+			e := p.snap.Get(c.Entity)
+			if e == nil {
+				e = prev.Snapshot.Get(c.Entity)
+			}
+			sev := c.Severity(e)
+			p.severity[i] = sev
+			if sev == health.Info {
+				continue
+			}
+			p.alerted[i] = true
+			j, ok := byEntity[c.Entity]
+			if !ok {
+				j = len(msg.Alerts)
+				byEntity[c.Entity] = j
+				msg.Alerts = append(msg.Alerts, notify.Alert{Entity: *e, Severity: health.Info})
+			}
+			a := &msg.Alerts[j]
+			a.Changes = append(a.Changes, c)
+			if sev.Rank() > a.Severity.Rank() {
+				a.Severity = sev
+			}
+		}
+	}
+
+	if !msg.Empty() {
+		msg.Seal()
+		p.message = msg
+		if !opts.DryRun {
+			body, err := json.Marshal(msg)
+			if err == nil {
+				for _, ch := range m.Channels {
+					next.Outbox = append(next.Outbox, state.Pending{ID: msg.ID, Notifier: ch.Name, Message: body, CreatedAt: obs.at})
+				}
+			}
+		}
+	}
+	next.LastCycle = &state.Cycle{ID: opts.CycleID, StartedAt: start, FinishedAt: obs.at, Checked: p.checked, Failed: len(p.failures)}
+	return p
+}
+
+// fill copies the plan into the report.
+func (p *plan) fill(r *Report, deliveries []Delivery) {
+	r.Checked = p.checked
+	r.Failed = len(p.failures)
+	r.Baseline = p.baseline
+	r.Entities = make([]EntityReport, 0, p.snap.Len())
+	for _, e := range p.snap.Sorted() {
+		r.Entities = append(r.Entities, EntityReport{Entity: *e, Stale: p.carried[e.Key()]})
+	}
+	r.Changes = make([]ChangeReport, 0, len(p.changes))
+	for i, c := range p.changes {
+		r.Changes = append(r.Changes, ChangeReport{Change: c, Severity: p.severity[i], Alerted: p.alerted[i]})
+	}
+	r.Failures = p.failures
+	if r.Failures == nil {
+		r.Failures = []FailureReport{}
+	}
+	if p.message != nil {
+		r.Message = p.message
+	}
+	r.Deliveries = deliveries
+	r.Pending = len(p.next.Outbox)
+}
