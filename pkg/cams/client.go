@@ -24,7 +24,6 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 	"github.com/aws/smithy-go/waiter"
 	smithytime "github.com/aws/smithy-go/time"
-	"golang.org/x/time/rate"
 
 	"github.com/wahealth/wahealth/pkg/health"
 )
@@ -48,10 +47,10 @@ type Options struct {
 	// Credentials sign every call.
 	Credentials Credentials
 	// QPS is the account-wide budget of calls per second; never more than QPS calls start in
-	// any one-second window. Ignored when Limiter is set.
+	// any one-second window. Ignored when Budget is set.
 	QPS float64
-	// Limiter, when set, is shared with other clients of the same account.
-	Limiter *rate.Limiter
+	// Budget, when set, is shared with other clients of the same account.
+	Budget *Budget
 	// Timeout bounds one HTTP call.
 	Timeout time.Duration
 	// MaxRetries bounds the retries of a temporary failure (throttling, 5xx, no answer).
@@ -74,7 +73,7 @@ type Client struct {
 	opts    Options
 	scheme  string
 	domain  string
-	limiter *rate.Limiter
+	budget  *Budget
 	pool    chan *sdkClient
 	red     redactor
 	log     *slog.Logger
@@ -85,17 +84,6 @@ type Client struct {
 type sdkClient struct {
 	c  *sdk.Client
 	tr *captureTransport
-}
-
-// Limiter returns a limiter that never lets more than qps calls start in any one-second
-// window: one token at a time, spaced 2% wider than 1/qps so that jitter between the client's
-// clock and the server's window cannot squeeze qps+1 calls into one second.
-func Limiter(qps float64) *rate.Limiter {
-	if qps <= 0 {
-		return rate.NewLimiter(rate.Inf, 1)
-	}
-	interval := time.Duration(float64(time.Second) / qps * 1.02)
-	return rate.NewLimiter(rate.Every(interval), 1)
 }
 
 // New returns a client. It fails when the endpoint is not a URL or credentials are missing.
@@ -144,13 +132,13 @@ func New(opts Options) (*Client, error) {
 		opts:    opts,
 		scheme:  u.Scheme,
 		domain:  u.Host,
-		limiter: opts.Limiter,
+		budget:  opts.Budget,
 		pool:    make(chan *sdkClient, opts.Concurrency),
 		red:     redactor{opts.Credentials.AccessKeySecret, opts.Credentials.SecurityToken, opts.Credentials.AccessKeyID},
 		log:     opts.Logger,
 	}
-	if c.limiter == nil {
-		c.limiter = Limiter(opts.QPS)
+	if c.budget == nil {
+		c.budget = NewBudget(opts.QPS)
 	}
 	for range opts.Concurrency {
 		sc, err := c.newSDKClient(base)
@@ -163,7 +151,7 @@ func New(opts Options) (*Client, error) {
 }
 
 func (c *Client) newSDKClient(base http.RoundTripper) (*sdkClient, error) {
-	tr := &captureTransport{base: base}
+	tr := &captureTransport{base: base, budget: c.budget}
 	cfg := sdk.NewConfig()
 	cfg.Transport = tr // not an *http.Transport: the SDK then leaves it alone
 	cfg.AutoRetry = false
@@ -227,7 +215,7 @@ func (c *Client) Check(ctx context.Context, t health.Target) (*Result, error) {
 func (c *Client) Call(ctx context.Context, action string, params map[string]string) (*Response, int, error) {
 	var lastErr error
 	for attempt := 1; ; attempt++ {
-		if err := c.limiter.Wait(ctx); err != nil {
+		if err := c.budget.Wait(ctx); err != nil {
 			return nil, attempt - 1, c.giveUp(action, lastErr, err)
 		}
 		body, err := c.once(ctx, action, params)
@@ -350,7 +338,8 @@ func safeProcess(c *sdk.Client, req *requests.CommonRequest) (_ any, err error) 
 // captureTransport gives each call the caller's context and keeps a copy of the answer, so the
 // client parses status and body itself.
 type captureTransport struct {
-	base http.RoundTripper
+	base   http.RoundTripper
+	budget *Budget
 
 	mu     sync.Mutex
 	ctx    context.Context
@@ -378,6 +367,14 @@ func (t *captureTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	t.mu.Unlock()
 	if ctx != nil {
 		req = req.WithContext(ctx)
+	} else {
+		ctx = req.Context()
+	}
+	if err := t.budget.send(ctx); err != nil {
+		t.mu.Lock()
+		t.err = err
+		t.mu.Unlock()
+		return nil, err
 	}
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
