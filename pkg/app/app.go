@@ -1,0 +1,144 @@
+// Package app assembles wahealth from its configuration: the CAMS client, the state store, the
+// notifiers and the monitor. It holds the one constructor switch for stores and the one for
+// notifiers; the functions' mains call it and stay thin.
+package app
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/wahealth/wahealth/pkg/cams"
+	"github.com/wahealth/wahealth/pkg/config"
+	"github.com/wahealth/wahealth/pkg/health"
+	"github.com/wahealth/wahealth/pkg/monitor"
+	"github.com/wahealth/wahealth/pkg/notify"
+	"github.com/wahealth/wahealth/pkg/state"
+)
+
+// Env is what the assembly reads from outside: the environment, the console, the clock.
+type Env struct {
+	// Getenv looks a variable up (os.LookupEnv in production).
+	Getenv func(string) (string, bool)
+	// Console is where the console notifier writes.
+	Console io.Writer
+	// Logger receives structured records.
+	Logger *slog.Logger
+	// HTTPClient is used for every outbound call (a fresh transport when nil).
+	HTTPClient *http.Client
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// Credentials, when set, are used instead of the ALIBABA_CLOUD_* variables (FC passes each
+	// invocation's credentials).
+	Credentials *cams.Credentials
+}
+
+// App is an assembled wahealth.
+type App struct {
+	Config  *config.Config
+	Client  *cams.Client
+	Store   state.Store
+	Monitor *monitor.Monitor
+}
+
+// New builds an App from a loaded configuration. It fails, before any call, on missing
+// credentials, a state store that cannot be opened, or a broken template.
+func New(cfg *config.Config, env Env) (*App, error) {
+	if env.Logger == nil {
+		env.Logger = slog.New(slog.DiscardHandler)
+	}
+	if env.HTTPClient == nil {
+		env.HTTPClient = &http.Client{}
+	}
+	var creds cams.Credentials
+	if env.Credentials != nil {
+		creds = *env.Credentials
+		if err := creds.Validate(); err != nil {
+			return nil, err
+		}
+	} else {
+		c, err := cams.CredentialsFromEnv(env.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		creds = c
+	}
+	client, err := cams.New(cams.Options{
+		Endpoint:    cfg.CAMS.Endpoint,
+		Credentials: creds,
+		QPS:         cfg.CAMS.QPS,
+		Timeout:     cfg.CAMS.Timeout.D(),
+		MaxRetries:  cfg.CAMS.MaxRetries,
+		Concurrency: cfg.CAMS.Concurrency,
+		HTTPClient:  env.HTTPClient,
+		Logger:      env.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cams client: %w", err)
+	}
+	store, err := OpenStore(cfg.State)
+	if err != nil {
+		return nil, err
+	}
+	channels, err := Channels(cfg, env)
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	targets := make([]health.Target, len(cfg.Targets))
+	for i, t := range cfg.Targets {
+		targets[i] = t.Health()
+	}
+	return &App{
+		Config: cfg,
+		Client: client,
+		Store:  store,
+		Monitor: &monitor.Monitor{
+			Source:                client,
+			Store:                 store,
+			Channels:              channels,
+			Targets:               targets,
+			Logger:                env.Logger,
+			Now:                   env.Now,
+			CheckFailureThreshold: cfg.CheckFailureThreshold,
+		},
+	}, nil
+}
+
+// Close releases the store.
+func (a *App) Close() error { return a.Store.Close() }
+
+// OpenStore is the constructor switch for state backends.
+func OpenStore(c config.State) (state.Store, error) {
+	switch c.Type {
+	case "file", "":
+		s, err := state.OpenFile(c.Path)
+		if err != nil {
+			return nil, fmt.Errorf("open state: %w", err)
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("state.type %q is not supported", c.Type)
+}
+
+// Channels is the constructor switch for notifiers.
+func Channels(cfg *config.Config, env Env) ([]monitor.Channel, error) {
+	var out []monitor.Channel
+	for i, n := range cfg.Notifiers {
+		var nt notify.Notifier
+		switch n.Type {
+		case "console":
+			tpl, err := notify.LoadTemplate("console", "", "")
+			if err != nil {
+				return nil, fmt.Errorf("notifiers[%d]: %w", i, err)
+			}
+			nt = notify.NewConsole(env.Console, tpl)
+		default:
+			return nil, fmt.Errorf("notifiers[%d].type %q is not supported", i, n.Type)
+		}
+		out = append(out, monitor.Channel{Name: n.Name, Notifier: nt})
+	}
+	return out, nil
+}

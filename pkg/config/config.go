@@ -1,0 +1,126 @@
+// Package config loads wahealth's YAML configuration: from a file, or from the environment
+// variable WAHEALTH_CONFIG holding a path or the YAML itself. ${VAR} references are expanded
+// from the environment, defaults are filled in, and validation reports every problem at once,
+// each naming its field path and the fix.
+package config
+
+import (
+	"math"
+	"time"
+
+	"github.com/wahealth/wahealth/pkg/health"
+)
+
+// Defaults applied by ValidateAndSetDefaults (and so by Load and Parse).
+const (
+	DefaultEndpoint              = "https://cams.ap-southeast-1.aliyuncs.com"
+	DefaultQPS                   = 5.0
+	DefaultTimeout               = 10 * time.Second
+	DefaultMaxRetries            = 4
+	DefaultStateType             = "file"
+	DefaultStatePath             = ".wahealth/state.json"
+	DefaultNotifier              = "console"
+	DefaultCheckFailureThreshold = 3
+)
+
+// EnvConfig is the environment variable Load reads when no path is given: a file path, or
+// the YAML document itself.
+const EnvConfig = "WAHEALTH_CONFIG"
+
+// DefaultConcurrency is the cams.concurrency used when none is set: enough calls in flight to
+// keep qps busy, ceil(qps*4) clamped to [4, 64].
+func DefaultConcurrency(qps float64) int {
+	n := math.Ceil(qps * 4)
+	switch {
+	case !(n >= autoConcurrencyLo):
+		return autoConcurrencyLo
+	case n > autoConcurrencyHi:
+		return autoConcurrencyHi
+	}
+	return int(n)
+}
+
+// Config is the whole configuration. Its YAML key names are a public interface.
+type Config struct {
+	// CustSpaceID is the default custSpaceId of every target.
+	CustSpaceID string `yaml:"custSpaceId"`
+	// CAMS configures the CAMS client.
+	CAMS CAMS `yaml:"cams"`
+	// Targets are the entities to query.
+	Targets []Target `yaml:"targets"`
+	// State selects and configures the state store.
+	State State `yaml:"state"`
+	// Notifiers receive alerts. When none is configured a console notifier is used.
+	Notifiers []Notifier `yaml:"notifiers"`
+	// CheckFailureThreshold is how many consecutive failed fetches of a target raise one
+	// "cannot check" alert (default 3).
+	CheckFailureThreshold int `yaml:"checkFailureThreshold"`
+}
+
+// CAMS configures the client of Chat App Message Service.
+type CAMS struct {
+	// Endpoint is the API's base URL (default DefaultEndpoint). Plain http is accepted for
+	// loopback addresses only (a simulator).
+	Endpoint string `yaml:"endpoint"`
+	// QPS is the account's request budget per second for GetWhatsappHealthStatus (default 5).
+	QPS float64 `yaml:"qps"`
+	// Timeout bounds one API call (default 10s).
+	Timeout Duration `yaml:"timeout"`
+	// MaxRetries bounds the retries of a throttled or 5xx call (default 4; 0 keeps the default,
+	// -1 disables retries). After ValidateAndSetDefaults it is the number of retries, or -1 for
+	// none: use Retries for a count.
+	MaxRetries int `yaml:"maxRetries"`
+	// Concurrency is how many calls may be in flight (default: enough to keep QPS busy).
+	Concurrency int `yaml:"concurrency"`
+}
+
+// Retries returns how many times a call may be retried, after ValidateAndSetDefaults:
+// MaxRetries, with -1 (retries disabled) as 0.
+func (c CAMS) Retries() int { return max(c.MaxRetries, 0) }
+
+// Target is one entity to query.
+type Target struct {
+	NodeType     string            `yaml:"nodeType"`
+	CustSpaceID  string            `yaml:"custSpaceId"`
+	WabaID       string            `yaml:"wabaId"`
+	PhoneNumber  string            `yaml:"phoneNumber"`
+	TemplateCode string            `yaml:"templateCode"`
+	Language     string            `yaml:"language"`
+	Labels       map[string]string `yaml:"labels"`
+}
+
+// Health returns the target as a health.Target (after defaults: custSpaceId filled in).
+func (t Target) Health() health.Target {
+	return health.Target{
+		NodeType:     health.NodeType(t.NodeType),
+		CustSpaceID:  t.CustSpaceID,
+		WabaID:       t.WabaID,
+		PhoneNumber:  t.PhoneNumber,
+		TemplateCode: t.TemplateCode,
+		Language:     t.Language,
+		Labels:       t.Labels,
+	}
+}
+
+// State selects the state store.
+type State struct {
+	// Type is the backend: file (default).
+	Type string `yaml:"type"`
+	// Path is the file backend's file (default DefaultStatePath).
+	Path string `yaml:"path"`
+}
+
+// Notifier configures one alert channel.
+type Notifier struct {
+	// Type is the channel: console.
+	Type string `yaml:"type"`
+	// Name identifies the notifier in reports and the outbox (default: the type, with an index
+	// when several share a type).
+	Name string `yaml:"name"`
+}
+
+// Duration is a time.Duration written in YAML as a Go duration string ("10s", "5m").
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
