@@ -82,8 +82,9 @@ type Client struct {
 // sdkClient is one SDK client with the transport it owns. The SDK mutates its client on every
 // call (timeouts), so each in-flight call borrows a client of its own.
 type sdkClient struct {
-	c  *sdk.Client
-	tr *captureTransport
+	c     *sdk.Client
+	tr    *captureTransport
+	creds *callCredentials
 }
 
 // New returns a client. It fails when the endpoint is not a URL or credentials are missing.
@@ -156,18 +157,53 @@ func (c *Client) newSDKClient(base http.RoundTripper) (*sdkClient, error) {
 	cfg.Transport = tr // not an *http.Transport: the SDK then leaves it alone
 	cfg.AutoRetry = false
 	cfg.Scheme = strings.ToUpper(c.scheme)
-	cr := c.opts.Credentials
-	var cred credentials.CredentialsProvider
-	if cr.SecurityToken != "" {
-		cred = credentials.NewStaticSTSCredentialsProvider(cr.AccessKeyID, cr.AccessKeySecret, cr.SecurityToken)
-	} else {
-		cred = credentials.NewStaticAKCredentialsProvider(cr.AccessKeyID, cr.AccessKeySecret)
-	}
-	sc, err := sdk.NewClientWithOptions(RegionID, cfg, cred)
+	cred := &callCredentials{c: c.opts.Credentials}
+	sc, err := sdk.NewClientWithOptions(RegionID, cfg, credentials.CredentialsProvider(cred))
 	if err != nil {
 		return nil, fmt.Errorf("create cams sdk client: %s", c.red.clean(err.Error()))
 	}
-	return &sdkClient{c: sc, tr: tr}, nil
+	return &sdkClient{c: sc, tr: tr, creds: cred}, nil
+}
+
+// callCredentials is the credentials provider of one borrowed SDK client: set before each call
+// from the call's context (Function Compute rotates credentials per invocation) or the
+// client's static credentials.
+type callCredentials struct {
+	mu sync.Mutex
+	c  Credentials
+}
+
+func (p *callCredentials) set(c Credentials) {
+	p.mu.Lock()
+	p.c = c
+	p.mu.Unlock()
+}
+
+// GetCredentials hands the SDK the current credentials.
+func (p *callCredentials) GetCredentials() (*credentials.Credentials, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return &credentials.Credentials{AccessKeyId: p.c.AccessKeyID, AccessKeySecret: p.c.AccessKeySecret,
+		SecurityToken: p.c.SecurityToken, ProviderName: "wahealth"}, nil
+}
+
+// GetProviderName names the provider.
+func (p *callCredentials) GetProviderName() string { return "wahealth" }
+
+type credsKey struct{}
+
+// WithCredentials returns a context whose calls sign with c instead of the client's own
+// credentials (Function Compute hands each invocation fresh STS credentials).
+func WithCredentials(ctx context.Context, c Credentials) context.Context {
+	return context.WithValue(ctx, credsKey{}, c)
+}
+
+// credentialsFor returns the credentials a call under ctx signs with.
+func (c *Client) credentialsFor(ctx context.Context) Credentials {
+	if cr, ok := ctx.Value(credsKey{}).(Credentials); ok && cr.Validate() == nil {
+		return cr
+	}
+	return c.opts.Credentials
 }
 
 // Result is a successful health answer.
@@ -223,8 +259,10 @@ func (c *Client) Call(ctx context.Context, action string, params map[string]stri
 			var resp *Response
 			resp, err = ParseResponse(body)
 			if err == nil && !resp.OK() {
-				err = &APIError{Action: action, Code: resp.Code, Message: c.red.clean(string(resp.Message)),
-					HTTPStatus: http.StatusOK, RequestID: resp.RequestID, AccessDenied: c.red.clean(string(resp.AccessDeniedDetail))}
+				cr := c.credentialsFor(ctx)
+				red := append(redactor{cr.AccessKeySecret, cr.SecurityToken, cr.AccessKeyID}, c.red...)
+				err = &APIError{Action: action, Code: resp.Code, Message: red.clean(string(resp.Message)),
+					HTTPStatus: http.StatusOK, RequestID: resp.RequestID, AccessDenied: red.clean(string(resp.AccessDeniedDetail))}
 			}
 			if err == nil {
 				return resp, attempt, nil
@@ -283,6 +321,9 @@ func (c *Client) once(ctx context.Context, action string, params map[string]stri
 	cctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	sc.tr.reset(cctx)
+	creds := c.credentialsFor(ctx)
+	sc.creds.set(creds)
+	red := append(redactor{creds.AccessKeySecret, creds.SecurityToken, creds.AccessKeyID}, c.red...)
 
 	req := requests.NewCommonRequest()
 	req.Method = requests.POST
@@ -301,12 +342,12 @@ func (c *Client) once(ctx context.Context, action string, params map[string]stri
 	status, raw, transportErr := sc.tr.result()
 	switch {
 	case transportErr != nil:
-		return nil, &TransportError{Action: action, Err: c.red.cleanNetErr(transportErr)}
+		return nil, &TransportError{Action: action, Err: red.cleanNetErr(transportErr)}
 	case status == 0:
 		// The SDK failed before sending (for example while signing).
 		msg := "request not sent"
 		if sdkErr != nil {
-			msg = c.red.clean(sdkErr.Error())
+			msg = red.clean(sdkErr.Error())
 		}
 		return nil, &TransportError{Action: action, Err: errors.New(msg)}
 	case status < 200 || status > 299:
@@ -315,9 +356,9 @@ func (c *Client) once(ctx context.Context, action string, params map[string]stri
 			if r.Code != "" {
 				ae.Code = r.Code
 			}
-			ae.Message = c.red.clean(string(r.Message))
+			ae.Message = red.clean(string(r.Message))
 			ae.RequestID = r.RequestID
-			ae.AccessDenied = c.red.clean(string(r.AccessDeniedDetail))
+			ae.AccessDenied = red.clean(string(r.AccessDeniedDetail))
 		}
 		return nil, ae
 	}

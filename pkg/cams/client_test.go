@@ -305,3 +305,16 @@ func TestCredentialsFromEnv(t *testing.T) {
 		t.Errorf("no env: got %v, want ErrNoCredentials", err)
 	}
 }
+
+func TestWithCredentialsOverridesPerCall(t *testing.T) {
+	startSim(t, camssim.Options{AccessKeyID: "rotated-id", AccessKeySecret: "rotated-secret", SecurityToken: token}, "")
+	// The client's own credentials are stale; the call's context carries the current ones.
+	c := newClient(t, cams.Options{Credentials: cams.Credentials{AccessKeyID: "old-id", AccessKeySecret: "old-secret"}})
+	if _, err := c.Check(context.Background(), phoneTarget); err == nil {
+		t.Fatal("stale credentials were accepted")
+	}
+	ctx := cams.WithCredentials(context.Background(), cams.Credentials{AccessKeyID: "rotated-id", AccessKeySecret: "rotated-secret", SecurityToken: token})
+	if _, err := c.Check(ctx, phoneTarget); err != nil {
+		t.Fatalf("with the invocation's credentials: %v", err)
+	}
+}

@@ -133,6 +133,12 @@ func (m *Monitor) Run(ctx context.Context, opts RunOptions) (*Report, error) {
 		return nil, fmt.Errorf("load state: %w", err)
 	}
 
+	if !opts.DryRun && prev.LastCycle != nil && prev.LastCycle.ID == opts.CycleID {
+		// A retry of an invocation whose cycle already completed (Function Compute retries
+		// with the same request id): deliver what is still pending, check nothing again.
+		return m.replay(ctx, prev, opts, start, log), nil
+	}
+
 	targets := m.Targets
 	if opts.Select != nil {
 		targets = nil
@@ -177,6 +183,20 @@ func (m *Monitor) Run(ctx context.Context, opts RunOptions) (*Report, error) {
 		slog.Int("changes", len(rep.Changes)), slog.Bool("baseline", rep.Baseline), slog.Int("pending", rep.Pending),
 		slog.Duration("took", rep.FinishedAt.Sub(rep.StartedAt)))
 	return rep, nil
+}
+
+// replay reports a cycle that already ran, after delivering its pending alerts.
+func (m *Monitor) replay(ctx context.Context, prev *state.State, opts RunOptions, start time.Time, log *slog.Logger) *Report {
+	rep := &Report{CycleID: opts.CycleID, StartedAt: start, Replayed: true, Changes: []ChangeReport{}, Failures: []FailureReport{}}
+	rep.Deliveries = m.deliver(ctx, prev, log)
+	rep.Checked, rep.Failed = prev.LastCycle.Checked, prev.LastCycle.Failed
+	for _, e := range prev.Snapshot.Sorted() {
+		rep.Entities = append(rep.Entities, EntityReport{Entity: *e})
+	}
+	rep.Pending = len(prev.Outbox)
+	rep.FinishedAt = m.now()
+	log.Info("check cycle already completed: replayed", slog.Int("deliveries", len(rep.Deliveries)))
+	return rep
 }
 
 // observations are the results of one round of fetches.

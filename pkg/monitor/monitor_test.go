@@ -306,3 +306,28 @@ func TestDryRunSavesAndSendsNothing(t *testing.T) {
 		t.Errorf("dry run alerted:\n%s", out)
 	}
 }
+
+func TestRetriedCycleIDDoesNotAlertTwice(t *testing.T) {
+	r := newRig(t, examples.DemoScenario, demoTargets)
+	r.cycle(t) // baseline
+	r.console.take()
+	run := func() *monitor.Report {
+		rep, err := r.mon.Run(context.Background(), monitor.RunOptions{CycleID: "fc-request-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	first := run()
+	if len(first.Changes) != 1 || !strings.Contains(r.console.take(), "AVAILABLE → LIMITED") {
+		t.Fatalf("first attempt: %+v", first.Changes)
+	}
+	calls := r.sim.Stats().Calls
+	again := run()
+	if !again.Replayed || len(again.Deliveries) != 0 || r.console.take() != "" {
+		t.Errorf("retry alerted again: %+v", again)
+	}
+	if r.sim.Stats().Calls != calls {
+		t.Error("retry called CAMS again")
+	}
+}

@@ -19,6 +19,9 @@ type Report struct {
 	Baseline bool `json:"baseline"`
 	// DryRun is true when nothing was alerted or saved.
 	DryRun bool `json:"dryRun,omitempty"`
+	// Replayed is true when the cycle id had already completed (a platform retry): nothing was
+	// checked again and only pending alerts were delivered.
+	Replayed bool `json:"replayed,omitempty"`
 	// Entities is the state of every known entity after the cycle.
 	Entities []EntityReport `json:"entities"`
 	// Changes are all differences from the previous state, alerted or not.
