@@ -21,6 +21,11 @@ const (
 	DefaultStatePath             = ".wahealth/state.json"
 	DefaultNotifier              = "console"
 	DefaultCheckFailureThreshold = 3
+	DefaultHTTPAuth              = "token"
+	DefaultMaxBodyBytes          = 64 << 10
+	DefaultAdhocQPS              = 1.0
+	// EnvHTTPToken holds the bearer token of the HTTP function.
+	EnvHTTPToken = "WAHEALTH_HTTP_TOKEN"
 )
 
 // EnvConfig is the environment variable Load reads when no path is given: a file path, or
@@ -55,6 +60,22 @@ type Config struct {
 	// CheckFailureThreshold is how many consecutive failed fetches of a target raise one
 	// "cannot check" alert (default 3).
 	CheckFailureThreshold int `yaml:"checkFailureThreshold"`
+	// HTTP configures the on-demand HTTP function.
+	HTTP HTTP `yaml:"http"`
+}
+
+// HTTP configures the on-demand HTTP function (functions/ondemand).
+type HTTP struct {
+	// Auth is how callers are authenticated: "token" (default) checks
+	// "Authorization: Bearer <token>" against the environment variable WAHEALTH_HTTP_TOKEN and
+	// refuses to start without it; "function" says that Function Compute's own
+	// authType: function already authenticates every request, so no token is needed.
+	Auth string `yaml:"auth"`
+	// MaxBodyBytes bounds request bodies (default 65536); a larger body gets 413.
+	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
+	// AdhocQPS is the share of the account's CAMS budget that ad-hoc checks (GET /check) may
+	// use, per second (default 1); requests beyond it get 429.
+	AdhocQPS float64 `yaml:"adhocQPS"`
 }
 
 // CAMS configures the client of Chat App Message Service.

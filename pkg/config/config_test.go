@@ -91,6 +91,7 @@ func TestExample(t *testing.T) {
 		State:                 State{Type: "file", Path: ".wahealth/state.json"},
 		Notifiers:             []Notifier{{Type: "console", Name: "console"}},
 		CheckFailureThreshold: 3,
+		HTTP:                  HTTP{Auth: DefaultHTTPAuth, MaxBodyBytes: DefaultMaxBodyBytes, AdhocQPS: DefaultAdhocQPS},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("example.yaml (-want +got):\n%s", diff)
@@ -129,6 +130,10 @@ notifiers:
   - type: console
     name: loud
 checkFailureThreshold: 7
+http:
+  auth: function
+  maxBodyBytes: 1024
+  adhocQPS: 0.5
 `, nil)
 	want := &Config{
 		CustSpaceID: "cs-top",
@@ -149,6 +154,7 @@ checkFailureThreshold: 7
 		State:                 State{Type: "file", Path: "/var/lib/wahealth/state.json"},
 		Notifiers:             []Notifier{{Type: "console", Name: "console-0"}, {Type: "console", Name: "loud"}},
 		CheckFailureThreshold: 7,
+		HTTP:                  HTTP{Auth: "function", MaxBodyBytes: 1024, AdhocQPS: 0.5},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -173,6 +179,7 @@ func TestDefaults(t *testing.T) {
 		State:                 State{Type: DefaultStateType, Path: DefaultStatePath},
 		Notifiers:             []Notifier{{Type: DefaultNotifier, Name: DefaultNotifier}},
 		CheckFailureThreshold: DefaultCheckFailureThreshold,
+		HTTP:                  HTTP{Auth: DefaultHTTPAuth, MaxBodyBytes: DefaultMaxBodyBytes, AdhocQPS: DefaultAdhocQPS},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -357,7 +364,7 @@ func TestUnknownKeys(t *testing.T) {
 		{"snake case", "custSpaceId: cs\ntargets:\n  - {node_type: waba, nodeType: waba, wabaId: w}\n", []string{`targets[0].node_type: unknown key (did you mean "nodeType"?)`}},
 		{"one level too high", base + "qps: 5\n", []string{`qps: unknown key (did you mean "cams.qps"?)`}},
 		{"nothing close", base + "state:\n  bucket: b\n", []string{"state.bucket: unknown key (known keys here: type, path)"}},
-		{"odd key", base + "'a b.c': 1\n", []string{`"a b.c": unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold)`}},
+		{"odd key", base + "'a b.c': 1\n", []string{`"a b.c": unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http)`}},
 		{"in a notifier", base + "notifiers:\n  - type: console\n    nmae: x\n", []string{`notifiers[0].nmae: unknown key (did you mean "name"?)`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -81,11 +81,34 @@ func (v *validator) config(c *Config) {
 	v.targets(c)
 	v.state(&c.State)
 	v.notifiers(c)
+	v.http(&c.HTTP)
 	switch {
 	case c.CheckFailureThreshold < 0:
 		v.add("checkFailureThreshold", "must be at least 1 (default %d)", DefaultCheckFailureThreshold)
 	case c.CheckFailureThreshold == 0:
 		c.CheckFailureThreshold = DefaultCheckFailureThreshold
+	}
+}
+
+func (v *validator) http(h *HTTP) {
+	switch h.Auth {
+	case "":
+		h.Auth = DefaultHTTPAuth
+	case "token", "function":
+	default:
+		v.add("http.auth", "unknown %s (use token, or function when FC's authType: function protects the trigger)", v.quote("http.auth", h.Auth))
+	}
+	switch {
+	case h.MaxBodyBytes == 0:
+		h.MaxBodyBytes = DefaultMaxBodyBytes
+	case h.MaxBodyBytes < 0 || h.MaxBodyBytes > 10<<20:
+		v.add("http.maxBodyBytes", "must be between 1 and %d (0 means the default, %d)", 10<<20, DefaultMaxBodyBytes)
+	}
+	switch {
+	case h.AdhocQPS == 0 && !v.explicit["http.adhocQPS"]:
+		h.AdhocQPS = DefaultAdhocQPS
+	case !(h.AdhocQPS > 0) || h.AdhocQPS > maxQPS:
+		v.add("http.adhocQPS", "must be greater than 0 and at most %d", maxQPS)
 	}
 }
 
