@@ -22,8 +22,8 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
-	"github.com/aws/smithy-go/waiter"
 	smithytime "github.com/aws/smithy-go/time"
+	"github.com/aws/smithy-go/waiter"
 
 	"github.com/wahealth/wahealth/pkg/health"
 )
@@ -70,13 +70,13 @@ type Options struct {
 
 // Client calls CAMS. It is safe for concurrent use.
 type Client struct {
-	opts    Options
-	scheme  string
-	domain  string
-	budget  *Budget
-	pool    chan *sdkClient
-	red     redactor
-	log     *slog.Logger
+	opts   Options
+	scheme string
+	domain string
+	budget *Budget
+	pool   chan *sdkClient
+	red    redactor
+	log    *slog.Logger
 }
 
 // sdkClient is one SDK client with the transport it owns. The SDK mutates its client on every
@@ -130,13 +130,13 @@ func New(opts Options) (*Client, error) {
 		}
 	}
 	c := &Client{
-		opts:    opts,
-		scheme:  u.Scheme,
-		domain:  u.Host,
-		budget:  opts.Budget,
-		pool:    make(chan *sdkClient, opts.Concurrency),
-		red:     redactor{opts.Credentials.AccessKeySecret, opts.Credentials.SecurityToken, opts.Credentials.AccessKeyID},
-		log:     opts.Logger,
+		opts:   opts,
+		scheme: u.Scheme,
+		domain: u.Host,
+		budget: opts.Budget,
+		pool:   make(chan *sdkClient, opts.Concurrency),
+		red:    redactor{opts.Credentials.AccessKeySecret, opts.Credentials.SecurityToken, opts.Credentials.AccessKeyID},
+		log:    opts.Logger,
 	}
 	if c.budget == nil {
 		c.budget = NewBudget(opts.QPS)

@@ -201,10 +201,10 @@ func (m *Monitor) replay(ctx context.Context, prev *state.State, opts RunOptions
 
 // observations are the results of one round of fetches.
 type observations struct {
-	targets  []health.Target
-	results  []*cams.Result
-	errs     []error
-	at       time.Time
+	targets []health.Target
+	results []*cams.Result
+	errs    []error
+	at      time.Time
 }
 
 func (m *Monitor) fetch(ctx context.Context, targets []health.Target) *observations {
