@@ -7,7 +7,6 @@
 package health
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 )
@@ -82,19 +81,6 @@ type Key struct {
 
 // String renders k as TYPE:id.
 func (k Key) String() string { return string(k.Type) + ":" + k.ID }
-
-// MarshalText encodes k as TYPE:id so that it can key a JSON object.
-func (k Key) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
-
-// UnmarshalText decodes TYPE:id.
-func (k *Key) UnmarshalText(b []byte) error {
-	t, id, ok := strings.Cut(string(b), ":")
-	if !ok || t == "" {
-		return fmt.Errorf("entity key %q: want TYPE:id", string(b))
-	}
-	k.Type, k.ID = EntityType(t), id
-	return nil
-}
 
 // Compare orders keys by type, then id.
 func (k Key) Compare(o Key) int {
