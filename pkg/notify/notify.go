@@ -165,8 +165,19 @@ func (m *Message) Title() string {
 			parts = append(parts, fmt.Sprintf("%d %s", n, severityWord(s, n)))
 		}
 	}
-	if n := len(m.Failures); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d check problem%s", n, plural(n)))
+	failing, back := 0, 0
+	for _, f := range m.Failures {
+		if f.Recovered {
+			back++
+		} else {
+			failing++
+		}
+	}
+	if failing > 0 {
+		parts = append(parts, fmt.Sprintf("%d cannot be checked", failing))
+	}
+	if back > 0 {
+		parts = append(parts, fmt.Sprintf("%d can be checked again", back))
 	}
 	return "WhatsApp health: " + strings.Join(parts, ", ")
 }
