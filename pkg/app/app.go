@@ -14,7 +14,6 @@ import (
 	"github.com/wahealth/wahealth/pkg/config"
 	"github.com/wahealth/wahealth/pkg/health"
 	"github.com/wahealth/wahealth/pkg/monitor"
-	"github.com/wahealth/wahealth/pkg/notify"
 	"github.com/wahealth/wahealth/pkg/state"
 )
 
@@ -121,24 +120,4 @@ func OpenStore(c config.State) (state.Store, error) {
 		return s, nil
 	}
 	return nil, fmt.Errorf("state.type %q is not supported", c.Type)
-}
-
-// Channels is the constructor switch for notifiers.
-func Channels(cfg *config.Config, env Env) ([]monitor.Channel, error) {
-	var out []monitor.Channel
-	for i, n := range cfg.Notifiers {
-		var nt notify.Notifier
-		switch n.Type {
-		case "console":
-			tpl, err := notify.LoadTemplate("console", "", "")
-			if err != nil {
-				return nil, fmt.Errorf("notifiers[%d]: %w", i, err)
-			}
-			nt = notify.NewConsole(env.Console, tpl)
-		default:
-			return nil, fmt.Errorf("notifiers[%d].type %q is not supported", i, n.Type)
-		}
-		out = append(out, monitor.Channel{Name: n.Name, Notifier: nt})
-	}
-	return out, nil
 }

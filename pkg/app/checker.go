@@ -35,6 +35,7 @@ type CheckerOptions struct {
 	Demo       bool
 	Simulate   string
 	DryRun     bool
+	TestNotify bool
 }
 
 // CheckerMain is the local checker program: it parses args, runs one cycle (or one every
@@ -51,6 +52,7 @@ func CheckerMain(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	fs.BoolVar(&o.Demo, "demo", false, "run the bundled demo: the CAMS simulator, a fresh state file, alerts on the console")
 	fs.StringVar(&o.Simulate, "simulate", "", "serve CAMS from the simulator with this scenario file instead of the real API")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "check and report, but neither alert nor save state")
+	fs.BoolVar(&o.TestNotify, "test-notify", false, "send a clearly marked sample alert through every configured notifier, report each result, and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -131,6 +133,10 @@ func CheckerMain(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	}
 	defer a.Close()
 
+	if o.TestNotify {
+		return testNotify(ctx, a, stdout, o.JSON)
+	}
+
 	code := 0
 	for n := 1; ; n++ {
 		if o.Demo {
@@ -181,4 +187,30 @@ func overlay(getenv func(string) (string, bool), vars map[string]string) func(st
 		}
 		return getenv(k)
 	}
+}
+
+// testNotify sends the sample alert through every notifier and prints the results; the exit
+// code is 1 when any failed.
+func testNotify(ctx context.Context, a *App, stdout io.Writer, asJSON bool) int {
+	results := TestNotify(ctx, a.Config, a.Monitor.Channels, time.Now())
+	code := 0
+	for _, r := range results {
+		if !r.OK {
+			code = 1
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(results)
+		return code
+	}
+	for _, r := range results {
+		status := "ok"
+		if !r.OK {
+			status = "FAILED: " + r.Error
+		}
+		fmt.Fprintf(stdout, "test alert -> %s (%s): %s in %s\n", r.Notifier, r.Type, status, r.Took)
+	}
+	return code
 }

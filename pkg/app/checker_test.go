@@ -210,3 +210,15 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+func TestTestNotify(t *testing.T) {
+	cfg := writeFile(t, "c.yaml", "custSpaceId: cs\ncams: {endpoint: 'http://127.0.0.1:1'}\nstate: {path: "+filepath.Join(t.TempDir(), "s.json")+"}\ntargets: [{nodeType: waba, wabaId: w1}]\nnotifiers:\n  - {type: console, name: terminal}\n")
+	env := map[string]string{"ALIBABA_CLOUD_ACCESS_KEY_ID": "id", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret"}
+	code, out, errOut := runChecker(t, env, "-config", cfg, "-test-notify")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "[TEST] wahealth test alert") || !strings.Contains(out, "test alert -> terminal (console): ok") {
+		t.Errorf("output:\n%s", out)
+	}
+}

@@ -62,6 +62,9 @@ type Config struct {
 	CheckFailureThreshold int `yaml:"checkFailureThreshold"`
 	// HTTP configures the on-demand HTTP function.
 	HTTP HTTP `yaml:"http"`
+	// TemplatesDir is a directory of <channel>.tmpl files overriding the built-in alert
+	// templates (a missing file keeps the built-in one).
+	TemplatesDir string `yaml:"templatesDir"`
 }
 
 // HTTP configures the on-demand HTTP function (functions/ondemand).
@@ -131,13 +134,46 @@ type State struct {
 	Path string `yaml:"path"`
 }
 
-// Notifier configures one alert channel.
+// Notifier configures one alert channel. Which keys apply depends on Type (see the README's
+// notifier table); a key that does not apply to the type is an error.
 type Notifier struct {
-	// Type is the channel: console.
+	// Type is the channel: console, slack, dingtalk, webhook, feishu or wecom.
 	Type string `yaml:"type"`
 	// Name identifies the notifier in reports and the outbox (default: the type, with an index
 	// when several share a type).
 	Name string `yaml:"name"`
+
+	// WebhookURL is the incoming webhook / robot URL (slack, dingtalk, feishu, wecom, webhook).
+	WebhookURL Secret `yaml:"webhookURL"`
+	// Secret signs requests: DingTalk's and Feishu's signing secret, or the HMAC-SHA256 key of
+	// the generic webhook.
+	Secret Secret `yaml:"secret"`
+	// Token is a Slack bot token (xoxb-...), used with Channel instead of WebhookURL.
+	Token Secret `yaml:"token"`
+	// Channel is the Slack channel (id or #name) a bot token posts to.
+	Channel string `yaml:"channel"`
+	// Keyword is added to DingTalk messages for robots with keyword security.
+	Keyword string `yaml:"keyword"`
+	// AtMobiles, AtUserIDs and AtAll mention people in DingTalk (and WeCom) messages whose
+	// severity is in AtSeverities (default: critical).
+	AtMobiles    []string `yaml:"atMobiles"`
+	AtUserIDs    []string `yaml:"atUserIds"`
+	AtAll        bool     `yaml:"atAll"`
+	AtSeverities []string `yaml:"atSeverities"`
+	// Headers are extra HTTP headers of the generic webhook.
+	Headers map[string]string `yaml:"headers"`
+
+	// Severities, when set, limit the alerts this notifier receives to these severities
+	// (critical, warning, resolved, info).
+	Severities []string `yaml:"severities"`
+	// EntityTypes, when set, limit alerts to these entity types (PHONE_NUMBER, WABA, ...).
+	EntityTypes []string `yaml:"entityTypes"`
+	// Labels, when set, limit alerts to entities (and targets) carrying all these labels.
+	Labels map[string]string `yaml:"labels"`
+	// Template is a path to a template file replacing the channel's built-in template.
+	Template string `yaml:"template"`
+	// Timeout bounds one delivery (default 15s).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Duration is a time.Duration written in YAML as a Go duration string ("10s", "5m").

@@ -216,8 +216,12 @@ notifiers:
   - type: console
     name: third
 `, nil)
-	want := []Notifier{{"console", "console-0"}, {"console", "console-1"}, {"console", "third"}}
-	if diff := cmp.Diff(want, got.Notifiers); diff != "" {
+	var names []string
+	for _, n := range got.Notifiers {
+		names = append(names, n.Type+"/"+n.Name)
+	}
+	want := []string{"console/console-0", "console/console-1", "console/third"}
+	if diff := cmp.Diff(want, names); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
@@ -332,8 +336,8 @@ targets:
 		{"state type", base + "state:\n  type: foo\n", nil, []string{`state.type: unknown "foo" (use one of: file)`}},
 		{"state type close", base + "state:\n  type: fiel\n", nil, []string{`state.type: unknown "fiel" (use one of: file) (did you mean "file"?)`}},
 		{"state path blank", base + "state:\n  path: '  '\n", nil, []string{"state.path: must not be blank (default .wahealth/state.json)"}},
-		{"notifier type missing", base + "notifiers:\n  - name: x\n", nil, []string{"notifiers[0].type: required: one of console"}},
-		{"notifier type unknown", base + "notifiers:\n  - type: slack\n", nil, []string{`notifiers[0].type: unknown "slack" (use one of: console)`}},
+		{"notifier type missing", base + "notifiers:\n  - name: x\n", nil, []string{"notifiers[0].type: required: one of console, slack, dingtalk, webhook, feishu, wecom"}},
+		{"notifier type unknown", base + "notifiers:\n  - type: pagerduty\n", nil, []string{`notifiers[0].type: unknown "pagerduty" (use one of: console, slack, dingtalk, webhook, feishu, wecom)`}},
 		{"notifier names", base + "notifiers:\n  - type: console\n    name: a\n  - type: console\n    name: a\n", nil, []string{`notifiers[1].name: "a" is already the name of notifiers[0]; names must be unique`}},
 		{"notifier default name taken", base + "notifiers:\n  - type: console\n    name: console-1\n  - type: console\n", nil, []string{`notifiers[1].name: "console-1" is already the name of notifiers[0]; names must be unique`}},
 		{"threshold negative", base + "checkFailureThreshold: -1\n", nil, []string{"checkFailureThreshold: must be at least 1 (default 3)"}},
@@ -364,7 +368,7 @@ func TestUnknownKeys(t *testing.T) {
 		{"snake case", "custSpaceId: cs\ntargets:\n  - {node_type: waba, nodeType: waba, wabaId: w}\n", []string{`targets[0].node_type: unknown key (did you mean "nodeType"?)`}},
 		{"one level too high", base + "qps: 5\n", []string{`qps: unknown key (did you mean "cams.qps"?)`}},
 		{"nothing close", base + "state:\n  bucket: b\n", []string{"state.bucket: unknown key (known keys here: type, path)"}},
-		{"odd key", base + "'a b.c': 1\n", []string{`"a b.c": unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http)`}},
+		{"odd key", base + "'a b.c': 1\n", []string{`"a b.c": unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http, templatesDir)`}},
 		{"in a notifier", base + "notifiers:\n  - type: console\n    nmae: x\n", []string{`notifiers[0].nmae: unknown key (did you mean "name"?)`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -377,7 +381,7 @@ func TestUnknownKeys(t *testing.T) {
 
 func TestProblemsTogetherInDocumentOrder(t *testing.T) {
 	doc := `notifiers:
-  - type: slack
+  - type: pagerduty
 state:
   type: foo
 targets:
@@ -395,7 +399,7 @@ cams:
 checkFailureThreshold: -2
 `
 	want := []string{
-		`notifiers[0].type: unknown "slack" (use one of: console)`,
+		`notifiers[0].type: unknown "pagerduty" (use one of: console, slack, dingtalk, webhook, feishu, wecom)`,
 		`state.type: unknown "foo" (use one of: file)`,
 		`targets[0].phoneNumber: "abc" is not a phone number`,
 		"targets[0].custSpaceId: required: set it on the target or as the top-level custSpaceId",

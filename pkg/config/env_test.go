@@ -97,8 +97,8 @@ func TestParseEnvProblems(t *testing.T) {
 		{"unset number", base + "cams:\n  qps: ${QPS}\n", nil, []string{"cams.qps: environment variable QPS is not set"}},
 		{"not a number", base + "cams:\n  qps: ${QPS}\n", map[string]string{"QPS": "fast"}, []string{"cams.qps: want a number, got the value of ${QPS}"}},
 		{"bad reference", base + "state:\n  path: ${1X}\n", nil, []string{`state.path: invalid reference "${1X}": write ${NAME} or ${NAME:-default}, NAME being letters, digits and _ (write $${ for a literal ${)`}},
-		{"keys are not expanded", base + "${KEY}: 1\n", map[string]string{"KEY": "checkFailureThreshold"}, []string{`"${KEY}": unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http)`}},
-		{"values under unknown keys are not expanded", base + "extra: ${NOPE}\n", nil, []string{"extra: unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http)"}},
+		{"keys are not expanded", base + "${KEY}: 1\n", map[string]string{"KEY": "checkFailureThreshold"}, []string{`"${KEY}": unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http, templatesDir)`}},
+		{"values under unknown keys are not expanded", base + "extra: ${NOPE}\n", nil, []string{"extra: unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http, templatesDir)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, problems(t, tc.doc, tc.vars)); diff != "" {
@@ -152,7 +152,7 @@ checkFailureThreshold: ${SECRET}
 		"targets[1].phoneNumber: the value of ${SECRET} is not a phone number",
 		"targets[2].nodeType: must be one of waba, phone, template, got the value of ${SECRET}",
 		"state.type: unknown the value of ${SECRET} (use one of: file)",
-		"notifiers[0].type: unknown the value of ${SECRET} (use one of: console)",
+		"notifiers[0].type: unknown the value of ${SECRET} (use one of: console, slack, dingtalk, webhook, feishu, wecom)",
 		"notifiers[1].name: the value of ${SECRET} is already the name of notifiers[0]; names must be unique",
 		"checkFailureThreshold: want a whole number, got the value of ${SECRET}",
 	}

@@ -16,7 +16,7 @@ import (
 var (
 	nodeTypes     = []string{string(health.NodeWABA), string(health.NodePhone), string(health.NodeTemplate)}
 	stateTypes    = []string{"file"}
-	notifierTypes = []string{"console"}
+	notifierTypes = []string{"console", "slack", "dingtalk", "webhook", "feishu", "wecom"}
 )
 
 // Bounds of the numeric settings.
@@ -319,6 +319,7 @@ func (v *validator) notifiers(c *Config) {
 				n.Name = fmt.Sprintf("%s-%d", n.Type, i)
 			}
 		}
+		v.notifier(p, n)
 	}
 	byName := map[string]int{}
 	for i, n := range c.Notifiers {

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	smithytime "github.com/aws/smithy-go/time"
+
 	"github.com/wahealth/wahealth/pkg/notify"
 	"github.com/wahealth/wahealth/pkg/state"
 )
@@ -23,16 +25,16 @@ func (m *Monitor) deliver(ctx context.Context, st *state.State, log *slog.Logger
 	if timeout <= 0 {
 		timeout = 15 * time.Second
 	}
-	channels := map[string]notify.Notifier{}
+	channels := map[string]Channel{}
 	for _, c := range m.Channels {
-		channels[c.Name] = c.Notifier
+		channels[c.Name] = c
 	}
 	var out []Delivery
 	blocked := map[string]bool{}
 	now := m.now()
 	for _, p := range st.Outbox {
 		d := Delivery{MessageID: p.ID, Notifier: p.Notifier, Attempts: p.Attempts}
-		n, ok := channels[p.Notifier]
+		ch, ok := channels[p.Notifier]
 		switch {
 		case st.Delivered[deliveredKey(p)] != (time.Time{}):
 			d.Status = "delivered" // an earlier attempt got through but could not record it
@@ -49,8 +51,12 @@ func (m *Monitor) deliver(ctx context.Context, st *state.State, log *slog.Logger
 			var msg notify.Message
 			err := json.Unmarshal(p.Message, &msg)
 			if err == nil {
-				nctx, cancel := context.WithTimeout(ctx, timeout)
-				err = n.Notify(nctx, &msg)
+				t := timeout
+				if ch.Timeout > 0 {
+					t = ch.Timeout
+				}
+				nctx, cancel := context.WithTimeout(ctx, t)
+				err = ch.Notifier.Notify(nctx, &msg)
 				cancel()
 			}
 			d.Attempts++
@@ -129,7 +135,7 @@ func (m *Monitor) recordDeliveries(ctx context.Context, st *state.State, ds []De
 		log.Warn("save outbox after delivery", slog.Int("attempt", attempt), slog.String("error", err.Error()))
 		if !errors.Is(err, state.ErrConflict) {
 			if attempt < 3 {
-				time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+				_ = smithytime.SleepWithContext(ctx, time.Duration(attempt)*200*time.Millisecond)
 			}
 			continue
 		}

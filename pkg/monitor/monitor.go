@@ -33,6 +33,10 @@ type Channel struct {
 	Name string
 	// Notifier delivers messages.
 	Notifier notify.Notifier
+	// Filter selects the alerts this channel receives.
+	Filter notify.Filter
+	// Timeout bounds one delivery (Monitor.NotifyTimeout when 0).
+	Timeout time.Duration
 }
 
 // Monitor runs check cycles. Its fields are set once; Run may be called repeatedly, but cycles

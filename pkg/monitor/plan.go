@@ -136,11 +136,16 @@ func (m *Monitor) apply(prev *state.State, obs *observations, opts RunOptions, s
 		msg.Seal()
 		p.message = msg
 		if !opts.DryRun {
-			body, err := json.Marshal(msg)
-			if err == nil {
-				for _, ch := range m.Channels {
-					next.Outbox = append(next.Outbox, state.Pending{ID: msg.ID, Notifier: ch.Name, Message: body, CreatedAt: obs.at})
+			for _, ch := range m.Channels {
+				cm := ch.Filter.Apply(msg)
+				if cm == nil {
+					continue
 				}
+				body, err := json.Marshal(cm)
+				if err != nil {
+					continue // a Message always encodes; nothing to deliver otherwise
+				}
+				next.Outbox = append(next.Outbox, state.Pending{ID: cm.ID, Notifier: ch.Name, Message: body, CreatedAt: obs.at})
 			}
 		}
 	}
