@@ -198,6 +198,13 @@ func WithCredentials(ctx context.Context, c Credentials) context.Context {
 	return context.WithValue(ctx, credsKey{}, c)
 }
 
+// CredentialsFromContext returns the credentials WithCredentials put into ctx, if any. Other
+// Alibaba Cloud clients (the state stores) use it to sign with the invocation's credentials too.
+func CredentialsFromContext(ctx context.Context) (Credentials, bool) {
+	cr, ok := ctx.Value(credsKey{}).(Credentials)
+	return cr, ok && cr.Validate() == nil
+}
+
 // credentialsFor returns the credentials a call under ctx signs with.
 func (c *Client) credentialsFor(ctx context.Context) Credentials {
 	if cr, ok := ctx.Value(credsKey{}).(Credentials); ok && cr.Validate() == nil {

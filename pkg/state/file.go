@@ -310,6 +310,36 @@ func (l *fileLease) Release(context.Context) error {
 	return nil
 }
 
+// Quarantine renames the state file to <path>.corrupt-<UTC time> under the write lock, so
+// that the next Load starts from nothing, and returns the new name ("" when there was no file).
+func (s *FileStore) Quarantine(ctx context.Context) (string, error) {
+	if err := s.usable(ctx, "quarantine"); err != nil {
+		return "", err
+	}
+	lock, err := os.OpenFile(s.lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("quarantine state: %w", err)
+	}
+	defer lock.Close()
+	if err := lockWait(ctx, lock); err != nil {
+		return "", fmt.Errorf("quarantine state %s: wait for write lock: %w", s.path, err)
+	}
+	if _, err := os.Stat(s.path); errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	aside := s.path + ".corrupt-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+	if err := os.Rename(s.path, aside); err != nil {
+		return "", fmt.Errorf("quarantine state: %w", err)
+	}
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return aside, fmt.Errorf("quarantine state %s: sync directory: %w", s.path, err)
+	}
+	s.mu.Lock()
+	s.known.ok = false
+	s.mu.Unlock()
+	return aside, nil
+}
+
 // Close marks the store closed: later calls fail. It holds nothing open, and leases taken
 // from it stay held until released.
 func (s *FileStore) Close() error {

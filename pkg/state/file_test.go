@@ -576,3 +576,22 @@ func BenchmarkFileSave(b *testing.B) {
 		}
 	}
 }
+
+func TestQuarantineKeepsTheDamagedCopy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	if err := os.WriteFile(path, []byte("{damaged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := state.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	where, err := s.Quarantine(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(where)
+	if err != nil || string(b) != "{damaged" || !strings.HasPrefix(where, path+".corrupt-") {
+		t.Errorf("quarantined copy %q: %q, %v", where, b, err)
+	}
+}

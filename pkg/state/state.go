@@ -102,6 +102,11 @@ type Store interface {
 	// matching ErrLocked at once. A lease whose holder dies without releasing it is given up:
 	// after ttl in the cloud backends, when the process ends for the file backend (an OS lock).
 	Lock(ctx context.Context, owner string, ttl time.Duration) (Lease, error)
+	// Quarantine moves the stored document aside — kept under a new name, never deleted — so
+	// that the next Load starts from nothing (a fresh baseline). It is how a corrupt or
+	// newer-schema document is handled without losing it. It returns where the copy went ("" when
+	// there was nothing stored).
+	Quarantine(ctx context.Context) (string, error)
 	// Close releases the store's resources.
 	Close() error
 }

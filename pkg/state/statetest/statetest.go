@@ -71,6 +71,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("FutureSchema", r.futureSchema)
 	t.Run("Lock", r.lock)
 	t.Run("Unavailable", r.unavailable)
+	t.Run("Quarantine", r.quarantine)
 }
 
 type runner struct{ h Harness }
@@ -586,5 +587,31 @@ func (r *runner) unavailable(t *testing.T) {
 	got := load(t, r.reopen(t, s))
 	if got.Version != 2 || got.LastCycle == nil || got.LastCycle.ID != "during outage" {
 		t.Errorf("after the outage the store holds %+v at version %d, want cycle \"during outage\" at 2", got.LastCycle, got.Version)
+	}
+}
+
+// quarantine: a corrupt document is moved aside (still readable there) and the store starts
+// empty; quarantining an empty store is harmless.
+func (r *runner) quarantine(t *testing.T) {
+	s := r.open(t)
+	if where, err := s.Quarantine(t.Context()); err != nil || where != "" {
+		t.Fatalf("Quarantine of an empty store = %q, %v; want \"\", nil", where, err)
+	}
+	garbage := []byte("{not json")
+	r.h.PutRaw(t, s, garbage)
+	if _, err := s.Load(t.Context()); err == nil {
+		t.Fatal("Load of garbage succeeded")
+	}
+	where, err := s.Quarantine(t.Context())
+	if err != nil || where == "" {
+		t.Fatalf("Quarantine = %q, %v", where, err)
+	}
+	st := load(t, r.reopen(t, s))
+	if st.Version != 0 || st.Snapshot.Len() != 0 {
+		t.Errorf("after Quarantine, Load = version %d with %d entities, want a fresh state", st.Version, st.Snapshot.Len())
+	}
+	save(t, s, st)
+	if got := load(t, s); got.Version != 1 {
+		t.Errorf("after a fresh save, version %d, want 1", got.Version)
 	}
 }
