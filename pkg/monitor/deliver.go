@@ -19,8 +19,9 @@ import (
 const OutboxTTL = 24 * time.Hour
 
 // deliver sends every pending alert of st, in order, per channel (a channel whose earlier
-// alert failed this cycle is not sent later ones, so order is kept), then saves the outbox.
-func (m *Monitor) deliver(ctx context.Context, st *state.State, log *slog.Logger) []Delivery {
+// alert failed this cycle is not sent later ones, so order is kept), then saves the outbox. The
+// error says the outcomes could not be recorded in the store.
+func (m *Monitor) deliver(ctx context.Context, st *state.State, log *slog.Logger) ([]Delivery, error) {
 	timeout := m.NotifyTimeout
 	if timeout <= 0 {
 		timeout = 15 * time.Second
@@ -36,7 +37,7 @@ func (m *Monitor) deliver(ctx context.Context, st *state.State, log *slog.Logger
 		d := Delivery{MessageID: p.ID, Notifier: p.Notifier, Attempts: p.Attempts}
 		ch, ok := channels[p.Notifier]
 		switch {
-		case st.Delivered[deliveredKey(p)] != (time.Time{}):
+		case st.Delivered[deliveredKey(p)] != (time.Time{}) || m.wasDelivered(deliveredKey(p)):
 			d.Status = "delivered" // an earlier attempt got through but could not record it
 		case !ok:
 			d.Status = "dropped"
@@ -69,12 +70,12 @@ func (m *Monitor) deliver(ctx context.Context, st *state.State, log *slog.Logger
 					slog.Int("attempts", d.Attempts), slog.Bool("permanent", errors.As(err, &perm)), slog.String("error", err.Error()))
 			} else {
 				d.Status = "delivered"
+				m.remember(deliveredKey(p), now)
 			}
 		}
 		out = append(out, d)
 	}
-	m.recordDeliveries(ctx, st, out, log)
-	return out
+	return out, m.recordDeliveries(ctx, st, out, log)
 }
 
 func deliveredKey(p state.Pending) string { return p.Notifier + "|" + p.ID }
@@ -121,16 +122,17 @@ func (m *Monitor) applyDeliveries(st *state.State, ds []Delivery) {
 
 // recordDeliveries saves the outbox after delivery. The cycle holds the lease, so a conflict
 // means the lease expired under it: re-read and apply the outcomes to the fresh state.
-func (m *Monitor) recordDeliveries(ctx context.Context, st *state.State, ds []Delivery, log *slog.Logger) {
+func (m *Monitor) recordDeliveries(ctx context.Context, st *state.State, ds []Delivery, log *slog.Logger) error {
 	if len(ds) == 0 {
-		return
+		return nil
 	}
 	cur := st
+	var err error
 	for attempt := 1; attempt <= 3; attempt++ {
 		m.applyDeliveries(cur, ds)
-		err := m.Store.Save(ctx, cur)
-		if err == nil {
-			return
+		if err = m.Store.Save(ctx, cur); err == nil {
+			m.forget(ds)
+			return nil
 		}
 		log.Warn("save outbox after delivery", slog.Int("attempt", attempt), slog.String("error", err.Error()))
 		if !errors.Is(err, state.ErrConflict) {
@@ -141,8 +143,36 @@ func (m *Monitor) recordDeliveries(ctx context.Context, st *state.State, ds []De
 		}
 		fresh, lerr := m.Store.Load(ctx)
 		if lerr != nil {
-			return
+			return fmt.Errorf("record deliveries: %w", lerr)
 		}
 		cur = fresh
+	}
+	return fmt.Errorf("record deliveries: %w", err)
+}
+
+// remember notes a delivery until the store has recorded it.
+func (m *Monitor) remember(key string, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.unrecorded == nil {
+		m.unrecorded = map[string]time.Time{}
+	}
+	m.unrecorded[key] = at
+}
+
+// wasDelivered reports a delivery this process made but could not record.
+func (m *Monitor) wasDelivered(key string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.unrecorded[key]
+	return ok
+}
+
+// forget drops the notes of deliveries the store has now recorded.
+func (m *Monitor) forget(ds []Delivery) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, d := range ds {
+		delete(m.unrecorded, d.Notifier+"|"+d.MessageID)
 	}
 }

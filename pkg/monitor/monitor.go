@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/wahealth/wahealth/pkg/cams"
@@ -63,6 +64,12 @@ type Monitor struct {
 	NotifyTimeout time.Duration
 	// DeliveredTTL is how long delivered message ids are remembered (7 days when 0).
 	DeliveredTTL time.Duration
+
+	// unrecorded remembers deliveries that went out but could not be recorded in the store
+	// (it failed after notifying), so that a later cycle in the same process does not send them
+	// again. Keyed like State.Delivered.
+	mu         sync.Mutex
+	unrecorded map[string]time.Time
 }
 
 // RunOptions adjust one cycle.
@@ -134,7 +141,7 @@ func (m *Monitor) Run(ctx context.Context, opts RunOptions) (*Report, error) {
 	// CAMS call is spent.
 	prev, err := m.Store.Load(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load state: %w", err)
+		return nil, m.loadFailed(ctx, err, opts.DryRun, log)
 	}
 
 	if !opts.DryRun && prev.LastCycle != nil && prev.LastCycle.ID == opts.CycleID {
@@ -177,10 +184,18 @@ func (m *Monitor) Run(ctx context.Context, opts RunOptions) (*Report, error) {
 	}
 
 	var deliveries []Delivery
+	var recordErr error
+	pendingBefore := len(plan.next.Outbox)
 	if !opts.DryRun {
-		deliveries = m.deliver(ctx, plan.next, log)
+		deliveries, recordErr = m.deliver(ctx, plan.next, log)
 	}
 	plan.fill(rep, deliveries)
+	if recordErr != nil {
+		// What went out is remembered in this process and not sent again; the store still
+		// lists it as pending until a later cycle records it.
+		rep.Pending = pendingBefore
+		rep.Warnings = append(rep.Warnings, recordErr.Error())
+	}
 	rep.FinishedAt = m.now()
 	log.LogAttrs(ctx, slog.LevelInfo, "check cycle",
 		slog.Int("checked", rep.Checked), slog.Int("failed", rep.Failed), slog.Int("entities", len(rep.Entities)),
@@ -192,16 +207,57 @@ func (m *Monitor) Run(ctx context.Context, opts RunOptions) (*Report, error) {
 // replay reports a cycle that already ran, after delivering its pending alerts.
 func (m *Monitor) replay(ctx context.Context, prev *state.State, opts RunOptions, start time.Time, log *slog.Logger) *Report {
 	rep := &Report{CycleID: opts.CycleID, StartedAt: start, Replayed: true, Changes: []ChangeReport{}, Failures: []FailureReport{}}
-	rep.Deliveries = m.deliver(ctx, prev, log)
+	pendingBefore := len(prev.Outbox)
+	var recordErr error
+	rep.Deliveries, recordErr = m.deliver(ctx, prev, log)
 	rep.Checked, rep.Failed = prev.LastCycle.Checked, prev.LastCycle.Failed
 	for _, e := range prev.Snapshot.Sorted() {
 		rep.Entities = append(rep.Entities, EntityReport{Entity: *e})
 	}
 	rep.Pending = len(prev.Outbox)
+	if recordErr != nil {
+		rep.Pending = pendingBefore
+		rep.Warnings = append(rep.Warnings, recordErr.Error())
+	}
 	rep.FinishedAt = m.now()
 	log.Info("check cycle already completed: replayed", slog.Int("deliveries", len(rep.Deliveries)))
 	return rep
 }
+
+// loadFailed handles a state that cannot be read. A corrupt document, or one written by a
+// newer schema, is moved aside (kept, never deleted) so that the next cycle starts a fresh
+// baseline — one summary, no alert storm — and this cycle fails with a clear error saying
+// where the copy went. Any other failure (the store is unreachable) changes nothing.
+func (m *Monitor) loadFailed(ctx context.Context, err error, dryRun bool, log *slog.Logger) error {
+	var corrupt *state.CorruptError
+	var schema *state.SchemaError
+	if dryRun || (!errors.As(err, &corrupt) && !errors.As(err, &schema)) {
+		return fmt.Errorf("load state: %w", err)
+	}
+	where, qerr := m.Store.Quarantine(ctx)
+	if qerr != nil {
+		log.Error("state is damaged and could not be moved aside", slog.String("error", err.Error()), slog.String("quarantine_error", qerr.Error()))
+		return fmt.Errorf("load state: %w (moving it aside failed too: %v)", err, qerr)
+	}
+	log.Error("state is damaged: moved aside; the next cycle starts a fresh baseline", slog.String("error", err.Error()), slog.String("moved_to", where))
+	return &QuarantinedError{Err: err, MovedTo: where}
+}
+
+// QuarantinedError reports a cycle that found the state damaged and moved it aside.
+type QuarantinedError struct {
+	// Err is the decoding or schema error.
+	Err error
+	// MovedTo is where the damaged copy is kept.
+	MovedTo string
+}
+
+// Error says what happened and what comes next.
+func (e *QuarantinedError) Error() string {
+	return fmt.Sprintf("load state: %v; the damaged copy was moved to %s and the next cycle starts a fresh baseline", e.Err, e.MovedTo)
+}
+
+// Unwrap returns the decoding or schema error.
+func (e *QuarantinedError) Unwrap() error { return e.Err }
 
 // observations are the results of one round of fetches.
 type observations struct {

@@ -34,6 +34,9 @@ type Report struct {
 	Deliveries []Delivery `json:"deliveries,omitempty"`
 	// Pending counts alerts still waiting in the outbox after the cycle.
 	Pending int `json:"pending"`
+	// Warnings are problems that did not stop the cycle (delivery outcomes that could not be
+	// recorded in the store).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // EntityReport is one entity in the report.
