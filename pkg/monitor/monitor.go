@@ -17,6 +17,7 @@ import (
 	"github.com/wahealth/wahealth/pkg/cams"
 	"github.com/wahealth/wahealth/pkg/health"
 	"github.com/wahealth/wahealth/pkg/notify"
+	"github.com/wahealth/wahealth/pkg/policy"
 	"github.com/wahealth/wahealth/pkg/state"
 )
 
@@ -55,6 +56,11 @@ type Monitor struct {
 	Logger *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Policy holds the alerting rules (thresholds, recovery, reminders).
+	Policy policy.Config
+	// Silences mute matching entities while active (the HTTP API's silences, kept in the
+	// state, apply too).
+	Silences []policy.Silence
 	// CheckFailureThreshold is how many consecutive failed checks of a target raise one
 	// "cannot check" alert (3 when 0).
 	CheckFailureThreshold int

@@ -8,6 +8,7 @@ import (
 
 	"github.com/wahealth/wahealth/pkg/health"
 	"github.com/wahealth/wahealth/pkg/notify"
+	"github.com/wahealth/wahealth/pkg/policy"
 	"github.com/wahealth/wahealth/pkg/state"
 )
 
@@ -21,6 +22,8 @@ type plan struct {
 	alerted  map[int]bool
 	baseline bool
 	message  *notify.Message
+	// decisions are the alert policy's verdicts (none for the baseline cycle).
+	decisions []policy.Decision
 	failures []FailureReport
 	checked  int
 }
@@ -34,12 +37,19 @@ func (m *Monitor) apply(prev *state.State, obs *observations, opts RunOptions, s
 	}
 	p := &plan{snap: health.NewSnapshot(), severity: map[int]health.Severity{}, alerted: map[int]bool{}, carried: map[health.Key]bool{}}
 	next := &state.State{
-		Schema:    state.SchemaVersion,
-		Version:   prev.Version,
-		Baseline:  prev.Baseline,
-		Targets:   make(map[string]*state.Target, len(prev.Targets)),
-		Outbox:    slices.Clone(prev.Outbox),
-		Delivered: maps.Clone(prev.Delivered),
+		Schema:     state.SchemaVersion,
+		Version:    prev.Version,
+		Baseline:   prev.Baseline,
+		Targets:    make(map[string]*state.Target, len(prev.Targets)),
+		Outbox:     slices.Clone(prev.Outbox),
+		Delivered:  maps.Clone(prev.Delivered),
+		Alerting:   make(map[string]*policy.Memory, len(prev.Alerting)),
+		Silences:   slices.Clone(prev.Silences),
+		LastDigest: prev.LastDigest,
+	}
+	for k, v := range prev.Alerting {
+		c := *v
+		next.Alerting[k] = &c
 	}
 	for k, v := range prev.Targets {
 		c := *v
@@ -105,30 +115,27 @@ func (m *Monitor) apply(prev *state.State, obs *observations, opts RunOptions, s
 		for i, c := range p.changes {
 			p.severity[i] = c.Severity(p.snap.Get(c.Entity))
 		}
+		if p.baseline {
+			policy.Baseline(next.Alerting, p.snap, obs.at)
+		}
 	} else {
-		byEntity := map[health.Key]int{}
+		silences := append(slices.Clone(m.Silences), prev.Silences...)
+		p.decisions = policy.Evaluate(m.Policy, next.Alerting, p.snap, p.carried, silences, obs.at)
+		alerted := map[health.Key]bool{}
+		for _, d := range p.decisions {
+			if !d.Alert {
+				continue
+			}
+			alerted[d.Entity.Key()] = true
+			msg.Alerts = append(msg.Alerts, notify.Alert{Entity: d.Entity, Severity: d.Severity, Changes: d.Changes, Reminder: d.Reminder, Since: d.Since})
+		}
 		for i, c := range p.changes {
 			e := p.snap.Get(c.Entity)
 			if e == nil {
 				e = prev.Snapshot.Get(c.Entity)
 			}
-			sev := c.Severity(e)
-			p.severity[i] = sev
-			if sev == health.Info {
-				continue
-			}
-			p.alerted[i] = true
-			j, ok := byEntity[c.Entity]
-			if !ok {
-				j = len(msg.Alerts)
-				byEntity[c.Entity] = j
-				msg.Alerts = append(msg.Alerts, notify.Alert{Entity: *e, Severity: health.Info})
-			}
-			a := &msg.Alerts[j]
-			a.Changes = append(a.Changes, c)
-			if sev.Rank() > a.Severity.Rank() {
-				a.Severity = sev
-			}
+			p.severity[i] = c.Severity(e)
+			p.alerted[i] = alerted[c.Entity] && p.severity[i] != health.Info
 		}
 	}
 
@@ -172,6 +179,14 @@ func (p *plan) fill(r *Report, deliveries []Delivery) {
 	}
 	if p.message != nil {
 		r.Message = p.message
+	}
+	for _, d := range p.decisions {
+		switch {
+		case d.Suppressed != "":
+			r.Suppressed = append(r.Suppressed, SuppressedReport{Entity: d.Entity.Key(), Reason: d.Suppressed, Changes: d.Changes, Reminder: d.Reminder})
+		case d.Reminder && d.Alert:
+			r.Reminders = append(r.Reminders, ReminderReport{Entity: d.Entity.Key(), Status: d.Entity.CanSendMessage, Since: d.Since})
+		}
 	}
 	r.Deliveries = deliveries
 	r.Pending = len(p.next.Outbox)

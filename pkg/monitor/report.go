@@ -28,6 +28,10 @@ type Report struct {
 	Changes []ChangeReport `json:"changes"`
 	// Failures are the targets whose check failed this cycle.
 	Failures []FailureReport `json:"failures"`
+	// Suppressed lists what the alert policy held back this cycle, and why.
+	Suppressed []SuppressedReport `json:"suppressed,omitempty"`
+	// Reminders lists the still-degraded entities re-alerted this cycle.
+	Reminders []ReminderReport `json:"reminders,omitempty"`
 	// Message is the alert the cycle produced, if any.
 	Message *notify.Message `json:"message,omitempty"`
 	// Deliveries are the delivery attempts made this cycle (new and earlier alerts).
@@ -37,6 +41,24 @@ type Report struct {
 	// Warnings are problems that did not stop the cycle (delivery outcomes that could not be
 	// recorded in the store).
 	Warnings []string `json:"warnings,omitempty"`
+}
+
+// SuppressedReport is an entity whose differences the alert policy did not alert, and why.
+type SuppressedReport struct {
+	Entity health.Key `json:"entity"`
+	// Reason is the rule: "failureThreshold: 1 of 3 cycles", "silenced by <id>", ...
+	Reason string `json:"reason"`
+	// Changes are the differences from what people were last told.
+	Changes []health.Change `json:"changes,omitempty"`
+	// Reminder is true when it was a reminder that was held back.
+	Reminder bool `json:"reminder,omitempty"`
+}
+
+// ReminderReport is a still-degraded entity re-alerted this cycle.
+type ReminderReport struct {
+	Entity health.Key    `json:"entity"`
+	Status health.Status `json:"status"`
+	Since  time.Time     `json:"since,omitzero"`
 }
 
 // EntityReport is one entity in the report.

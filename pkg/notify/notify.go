@@ -64,8 +64,14 @@ type Alert struct {
 	Entity health.Entity `json:"entity"`
 	// Severity is the worst severity of Changes.
 	Severity health.Severity `json:"severity"`
-	// Changes are what changed, in order.
+	// Changes are what changed, in order (empty for a reminder).
 	Changes []health.Change `json:"changes"`
+	// Reminder is true when the entity did not change but is still not available after the
+	// repeat interval.
+	Reminder bool `json:"reminder,omitempty"`
+	// Since is when the entity became degraded: for a reminder, how long it has been going on;
+	// for a recovery, how long it lasted.
+	Since time.Time `json:"since,omitzero"`
 }
 
 // Failure reports a target whose checks keep failing, or recovered.

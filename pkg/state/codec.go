@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/wahealth/wahealth/pkg/health"
+	"github.com/wahealth/wahealth/pkg/policy"
 )
 
 // Encode serialises s as the JSON document every backend stores.
@@ -50,6 +51,9 @@ func Decode(where string, b []byte) (*State, error) {
 	}
 	if s.Targets == nil {
 		s.Targets = map[string]*Target{}
+	}
+	if s.Alerting == nil {
+		s.Alerting = map[string]*policy.Memory{}
 	}
 	return s, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wahealth/wahealth/pkg/health"
+	"github.com/wahealth/wahealth/pkg/policy"
 )
 
 // SchemaVersion is the version of the State document this build reads and writes. A document
@@ -40,11 +41,18 @@ type State struct {
 	// Delivered remembers the ids of recently delivered alerts (per notifier), so that a retried
 	// invocation does not deliver them twice. Values are delivery times.
 	Delivered map[string]time.Time `json:"delivered,omitempty"`
+	// Alerting is the alert policy's memory of each entity (what people were last told), keyed
+	// by entity key (TYPE:id).
+	Alerting map[string]*policy.Memory `json:"alerting,omitempty"`
+	// Silences are the silences created through the HTTP API (config silences live in config).
+	Silences []policy.Silence `json:"silences,omitempty"`
+	// LastDigest is when the last scheduled digest was due.
+	LastDigest time.Time `json:"lastDigest,omitzero"`
 }
 
 // New returns an empty State of the current schema.
 func New() *State {
-	return &State{Schema: SchemaVersion, Snapshot: health.NewSnapshot(), Targets: map[string]*Target{}}
+	return &State{Schema: SchemaVersion, Snapshot: health.NewSnapshot(), Targets: map[string]*Target{}, Alerting: map[string]*policy.Memory{}}
 }
 
 // Cycle summarises one check cycle.
