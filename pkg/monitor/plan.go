@@ -24,8 +24,8 @@ type plan struct {
 	message  *notify.Message
 	// decisions are the alert policy's verdicts (none for the baseline cycle).
 	decisions []policy.Decision
-	failures []FailureReport
-	checked  int
+	failures  []FailureReport
+	checked   int
 }
 
 // apply computes the next state from the previous one and this cycle's observations. It is
