@@ -65,7 +65,63 @@ type Config struct {
 	// TemplatesDir is a directory of <channel>.tmpl files overriding the built-in alert
 	// templates (a missing file keeps the built-in one).
 	TemplatesDir string `yaml:"templatesDir"`
+
+	// FailureThreshold is how many consecutive cycles an entity must be degraded before the
+	// first alert (default 1).
+	FailureThreshold int `yaml:"failureThreshold"`
+	// SuccessThreshold is how many consecutive healthy cycles come before "recovered"
+	// (default 1).
+	SuccessThreshold int `yaml:"successThreshold"`
+	// SendResolved sends "recovered" messages (default true).
+	SendResolved bool `yaml:"sendResolved"`
+	// RepeatInterval re-alerts entities still BLOCKED or LIMITED after this long (default 4h;
+	// 0 turns reminders off).
+	RepeatInterval Duration `yaml:"repeatInterval"`
+	// Silences are maintenance windows: alerts of the entities they match are held while they
+	// are active.
+	Silences []Silence `yaml:"silences"`
+	// Digest, when set, sends a scheduled summary of everything not available to the notifiers
+	// with digest: true.
+	Digest Digest `yaml:"digest"`
 }
+
+// Silence is a maintenance window in the configuration: once (start/end) or weekly
+// (weekdays/from/to in a time zone).
+type Silence struct {
+	// Name identifies the silence in reports.
+	Name string `yaml:"name"`
+	// Comment says why.
+	Comment string `yaml:"comment"`
+	// Match selects the entities: by type, id and labels (all given must match).
+	Match SilenceMatch `yaml:"match"`
+	// Start and End (RFC 3339, e.g. 2026-12-01T22:00:00+08:00) bound a one-off window.
+	Start string `yaml:"start"`
+	End   string `yaml:"end"`
+	// Weekdays, From and To (HH:MM) make a weekly window in Timezone (default UTC); a window
+	// whose To is not after From runs past midnight. No weekdays means every day.
+	Weekdays []string `yaml:"weekdays"`
+	From     string   `yaml:"from"`
+	To       string   `yaml:"to"`
+	Timezone string   `yaml:"timezone"`
+}
+
+// SilenceMatch selects the entities a silence mutes.
+type SilenceMatch struct {
+	Type   string            `yaml:"type"`
+	ID     string            `yaml:"id"`
+	Labels map[string]string `yaml:"labels"`
+}
+
+// Digest schedules a daily summary. It is on when At or Timezone is set.
+type Digest struct {
+	// At is the time of day, HH:MM (default 09:00).
+	At string `yaml:"at"`
+	// Timezone is the IANA zone of At (default UTC), e.g. Asia/Shanghai.
+	Timezone string `yaml:"timezone"`
+}
+
+// Enabled reports whether a digest is configured.
+func (d Digest) Enabled() bool { return d.At != "" || d.Timezone != "" }
 
 // HTTP configures the on-demand HTTP function (functions/ondemand).
 type HTTP struct {
@@ -111,6 +167,10 @@ type Target struct {
 	TemplateCode string            `yaml:"templateCode"`
 	Language     string            `yaml:"language"`
 	Labels       map[string]string `yaml:"labels"`
+	// FailureThreshold and SuccessThreshold override the global ones for the entities this
+	// target returns (0: the global value).
+	FailureThreshold int `yaml:"failureThreshold"`
+	SuccessThreshold int `yaml:"successThreshold"`
 }
 
 // Health returns the target as a health.Target (after defaults: custSpaceId filled in).
@@ -174,6 +234,8 @@ type Notifier struct {
 	Template string `yaml:"template"`
 	// Timeout bounds one delivery (default 15s).
 	Timeout Duration `yaml:"timeout"`
+	// Digest makes this notifier receive the scheduled digest (see the top-level digest).
+	Digest bool `yaml:"digest"`
 }
 
 // Duration is a time.Duration written in YAML as a Go duration string ("10s", "5m").

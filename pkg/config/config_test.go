@@ -92,6 +92,10 @@ func TestExample(t *testing.T) {
 		Notifiers:             []Notifier{{Type: "console", Name: "console"}},
 		CheckFailureThreshold: 3,
 		HTTP:                  HTTP{Auth: DefaultHTTPAuth, MaxBodyBytes: DefaultMaxBodyBytes, AdhocQPS: DefaultAdhocQPS},
+		FailureThreshold:      1,
+		SuccessThreshold:      1,
+		SendResolved:          true,
+		RepeatInterval:        Duration(DefaultRepeatInterval),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("example.yaml (-want +got):\n%s", diff)
@@ -155,6 +159,10 @@ http:
 		Notifiers:             []Notifier{{Type: "console", Name: "console-0"}, {Type: "console", Name: "loud"}},
 		CheckFailureThreshold: 7,
 		HTTP:                  HTTP{Auth: "function", MaxBodyBytes: 1024, AdhocQPS: 0.5},
+		FailureThreshold:      1,
+		SuccessThreshold:      1,
+		SendResolved:          true,
+		RepeatInterval:        Duration(DefaultRepeatInterval),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -180,6 +188,10 @@ func TestDefaults(t *testing.T) {
 		Notifiers:             []Notifier{{Type: DefaultNotifier, Name: DefaultNotifier}},
 		CheckFailureThreshold: DefaultCheckFailureThreshold,
 		HTTP:                  HTTP{Auth: DefaultHTTPAuth, MaxBodyBytes: DefaultMaxBodyBytes, AdhocQPS: DefaultAdhocQPS},
+		FailureThreshold:      1,
+		SuccessThreshold:      1,
+		SendResolved:          true,
+		RepeatInterval:        Duration(DefaultRepeatInterval),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -368,7 +380,7 @@ func TestUnknownKeys(t *testing.T) {
 		{"snake case", "custSpaceId: cs\ntargets:\n  - {node_type: waba, nodeType: waba, wabaId: w}\n", []string{`targets[0].node_type: unknown key (did you mean "nodeType"?)`}},
 		{"one level too high", base + "qps: 5\n", []string{`qps: unknown key (did you mean "cams.qps"?)`}},
 		{"nothing close", base + "state:\n  bucket: b\n", []string{"state.bucket: unknown key (known keys here: type, path)"}},
-		{"odd key", base + "'a b.c': 1\n", []string{`"a b.c": unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http, templatesDir)`}},
+		{"odd key", base + "'a b.c': 1\n", []string{`"a b.c": unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http, templatesDir, failureThreshold, successThreshold, sendResolved, repeatInterval, silences, digest)`}},
 		{"in a notifier", base + "notifiers:\n  - type: console\n    nmae: x\n", []string{`notifiers[0].nmae: unknown key (did you mean "name"?)`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -77,6 +77,10 @@ targets:
 		Notifiers:             []Notifier{{Type: DefaultNotifier, Name: DefaultNotifier}},
 		CheckFailureThreshold: DefaultCheckFailureThreshold,
 		HTTP:                  HTTP{Auth: DefaultHTTPAuth, MaxBodyBytes: DefaultMaxBodyBytes, AdhocQPS: DefaultAdhocQPS},
+		FailureThreshold:      1,
+		SuccessThreshold:      1,
+		SendResolved:          true,
+		RepeatInterval:        Duration(DefaultRepeatInterval),
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -97,8 +101,8 @@ func TestParseEnvProblems(t *testing.T) {
 		{"unset number", base + "cams:\n  qps: ${QPS}\n", nil, []string{"cams.qps: environment variable QPS is not set"}},
 		{"not a number", base + "cams:\n  qps: ${QPS}\n", map[string]string{"QPS": "fast"}, []string{"cams.qps: want a number, got the value of ${QPS}"}},
 		{"bad reference", base + "state:\n  path: ${1X}\n", nil, []string{`state.path: invalid reference "${1X}": write ${NAME} or ${NAME:-default}, NAME being letters, digits and _ (write $${ for a literal ${)`}},
-		{"keys are not expanded", base + "${KEY}: 1\n", map[string]string{"KEY": "checkFailureThreshold"}, []string{`"${KEY}": unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http, templatesDir)`}},
-		{"values under unknown keys are not expanded", base + "extra: ${NOPE}\n", nil, []string{"extra: unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http, templatesDir)"}},
+		{"keys are not expanded", base + "${KEY}: 1\n", map[string]string{"KEY": "checkFailureThreshold"}, []string{`"${KEY}": unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http, templatesDir, failureThreshold, successThreshold, sendResolved, repeatInterval, silences, digest)`}},
+		{"values under unknown keys are not expanded", base + "extra: ${NOPE}\n", nil, []string{"extra: unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http, templatesDir, failureThreshold, successThreshold, sendResolved, repeatInterval, silences, digest)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, problems(t, tc.doc, tc.vars)); diff != "" {

@@ -82,6 +82,7 @@ func (v *validator) config(c *Config) {
 	v.state(&c.State)
 	v.notifiers(c)
 	v.http(&c.HTTP)
+	v.policy(c)
 	switch {
 	case c.CheckFailureThreshold < 0:
 		v.add("checkFailureThreshold", "must be at least 1 (default %d)", DefaultCheckFailureThreshold)
