@@ -37,6 +37,8 @@ type Channel struct {
 	Notifier notify.Notifier
 	// Filter selects the alerts this channel receives.
 	Filter notify.Filter
+	// Digest makes the channel receive the scheduled digest.
+	Digest bool
 	// Timeout bounds one delivery (Monitor.NotifyTimeout when 0).
 	Timeout time.Duration
 }
@@ -61,6 +63,8 @@ type Monitor struct {
 	// Silences mute matching entities while active (the HTTP API's silences, kept in the
 	// state, apply too).
 	Silences []policy.Silence
+	// Digest, when set, schedules a daily summary to the channels with Digest set.
+	Digest *DigestSchedule
 	// CheckFailureThreshold is how many consecutive failed checks of a target raise one
 	// "cannot check" alert (3 when 0).
 	CheckFailureThreshold int
@@ -76,6 +80,22 @@ type Monitor struct {
 	// again. Keyed like State.Delivered.
 	mu         sync.Mutex
 	unrecorded map[string]time.Time
+}
+
+// DigestSchedule is the time of day of the digest.
+type DigestSchedule struct {
+	Hour, Minute int
+	Location     *time.Location
+}
+
+// due returns the latest scheduled digest time at or before now.
+func (d DigestSchedule) due(now time.Time) time.Time {
+	local := now.In(d.Location)
+	at := time.Date(local.Year(), local.Month(), local.Day(), d.Hour, d.Minute, 0, 0, d.Location)
+	if at.After(local) {
+		at = at.AddDate(0, 0, -1)
+	}
+	return at
 }
 
 // RunOptions adjust one cycle.

@@ -24,6 +24,8 @@ type plan struct {
 	message  *notify.Message
 	// decisions are the alert policy's verdicts (none for the baseline cycle).
 	decisions []policy.Decision
+	// digest is the scheduled digest this cycle sent, if it was due.
+	digest *notify.Message
 	failures  []FailureReport
 	checked   int
 }
@@ -139,6 +141,36 @@ func (m *Monitor) apply(prev *state.State, obs *observations, opts RunOptions, s
 		}
 	}
 
+	var digest *notify.Message
+	if m.Digest != nil && p.checked > 0 {
+		due := m.Digest.due(obs.at)
+		switch {
+		case prev.LastDigest.IsZero():
+			next.LastDigest = due // just enabled: the first digest is the next scheduled one
+		case prev.LastDigest.Before(due):
+			next.LastDigest = due
+			digest = &notify.Message{Kind: notify.KindDigest, CycleID: opts.CycleID, Time: obs.at,
+				Baseline: &notify.Baseline{Monitored: p.snap.Len(), Targets: len(m.Targets)}}
+			for _, e := range p.snap.NotAvailable() {
+				digest.Baseline.NotAvailable = append(digest.Baseline.NotAvailable, *e)
+			}
+			digest.Seal()
+			p.digest = digest
+		}
+	}
+	if digest != nil && !opts.DryRun {
+		for _, ch := range m.Channels {
+			if !ch.Digest {
+				continue
+			}
+			if cm := ch.Filter.Apply(digest); cm != nil {
+				if body, err := json.Marshal(cm); err == nil {
+					next.Outbox = append(next.Outbox, state.Pending{ID: cm.ID, Notifier: ch.Name, Message: body, CreatedAt: obs.at})
+				}
+			}
+		}
+	}
+
 	if !msg.Empty() {
 		msg.Seal()
 		p.message = msg
@@ -180,6 +212,7 @@ func (p *plan) fill(r *Report, deliveries []Delivery) {
 	if p.message != nil {
 		r.Message = p.message
 	}
+	r.Digest = p.digest
 	for _, d := range p.decisions {
 		switch {
 		case d.Suppressed != "":

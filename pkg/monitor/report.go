@@ -34,6 +34,8 @@ type Report struct {
 	Reminders []ReminderReport `json:"reminders,omitempty"`
 	// Message is the alert the cycle produced, if any.
 	Message *notify.Message `json:"message,omitempty"`
+	// Digest is the scheduled digest the cycle sent, if one was due.
+	Digest *notify.Message `json:"digest,omitempty"`
 	// Deliveries are the delivery attempts made this cycle (new and earlier alerts).
 	Deliveries []Delivery `json:"deliveries,omitempty"`
 	// Pending counts alerts still waiting in the outbox after the cycle.

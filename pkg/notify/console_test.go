@@ -22,6 +22,9 @@ func TestConsoleGolden(t *testing.T) {
 		"baseline": notifytest.Baseline(),
 		"failures": notifytest.Failures(),
 		"test":     notify.Sample(notifytest.Time),
+		"reminder": notifytest.Reminder(),
+		"recovery": notifytest.Recovery(),
+		"digest":   notifytest.Digest(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			var b bytes.Buffer

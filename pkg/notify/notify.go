@@ -36,6 +36,8 @@ const (
 	KindBaseline Kind = "baseline"
 	// KindTest is a clearly marked sample sent to check a channel.
 	KindTest Kind = "test"
+	// KindDigest is the scheduled summary of everything not available (in Baseline).
+	KindDigest Kind = "digest"
 )
 
 // Message is one alert: everything a cycle has to say to one channel.
@@ -54,7 +56,7 @@ type Message struct {
 	Alerts []Alert `json:"alerts,omitempty"`
 	// Failures are targets that could not be checked for a while, or can be again.
 	Failures []Failure `json:"failures,omitempty"`
-	// Baseline is the summary of a first cycle (KindBaseline).
+	// Baseline is the summary of a first cycle (KindBaseline) or of a digest (KindDigest).
 	Baseline *Baseline `json:"baseline,omitempty"`
 }
 
@@ -160,16 +162,30 @@ func (m *Message) Title() string {
 			return fmt.Sprintf("wahealth is monitoring %d entities: all can send", b.Monitored)
 		}
 		return fmt.Sprintf("wahealth is monitoring %d entities: %d not available", b.Monitored, len(b.NotAvailable))
+	case KindDigest:
+		b := m.Baseline
+		if len(b.NotAvailable) == 0 {
+			return fmt.Sprintf("WhatsApp health digest: all %d entities can send", b.Monitored)
+		}
+		return fmt.Sprintf("WhatsApp health digest: %d of %d entities not available", len(b.NotAvailable), b.Monitored)
 	}
 	var parts []string
 	count := map[health.Severity]int{}
+	reminders := 0
 	for _, a := range m.Alerts {
+		if a.Reminder {
+			reminders++
+			continue
+		}
 		count[a.Severity]++
 	}
 	for _, s := range []health.Severity{health.Critical, health.Warning, health.Resolved, health.Info} {
 		if n := count[s]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, severityWord(s, n)))
 		}
+	}
+	if reminders > 0 {
+		parts = append(parts, fmt.Sprintf("%d still not available", reminders))
 	}
 	failing, back := 0, 0
 	for _, f := range m.Failures {

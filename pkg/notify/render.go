@@ -23,6 +23,7 @@ func Funcs() template.FuncMap {
 		"icon":       Icon,
 		"upper":      strings.ToUpper,
 		"ts":         func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"duration":   Duration,
 	}
 }
 
@@ -65,6 +66,22 @@ func Render(t *template.Template, m *Message) (string, error) {
 		return "", fmt.Errorf("render %s: %w", t.Name(), err)
 	}
 	return b.String(), nil
+}
+
+// Duration says how long from since to now, for people: "45m", "2h 5m", "3d 4h".
+func Duration(since, now time.Time) string {
+	d := now.Sub(since)
+	if d < time.Minute {
+		return "less than a minute"
+	}
+	days, hours, minutes := int(d/(24*time.Hour)), int(d/time.Hour)%24, int(d/time.Minute)%60
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%dd %dh", days, hours)
+	case hours > 0:
+		return fmt.Sprintf("%dh %dm", hours, minutes)
+	}
+	return fmt.Sprintf("%dm", minutes)
 }
 
 // EntityName names an entity for people: "phone number 8613800000001", "template

@@ -112,3 +112,37 @@ func Failures() *notify.Message {
 	m.Seal()
 	return m
 }
+
+// Reminder returns a reminder about a phone number still blocked for five hours.
+func Reminder() *notify.Message {
+	m := &notify.Message{Kind: notify.KindChanges, CycleID: "20261128T030405Z-remind", Time: Time}
+	m.Alerts = []notify.Alert{{
+		Entity:   health.Entity{Type: health.PhoneNumber, ID: "8613800000001", PhoneNumber: "8613800000001", CanSendMessage: health.Blocked, Errors: []health.Error{payment}},
+		Severity: health.Critical, Reminder: true, Since: Time.Add(-5*time.Hour - 10*time.Minute),
+	}}
+	m.Seal()
+	return m
+}
+
+// Recovery returns a recovery of a phone number blocked for 2 hours 5 minutes.
+func Recovery() *notify.Message {
+	m := &notify.Message{Kind: notify.KindChanges, CycleID: "20261128T030405Z-recover", Time: Time}
+	m.Alerts = []notify.Alert{{
+		Entity:   health.Entity{Type: health.PhoneNumber, ID: "8613800000001", PhoneNumber: "8613800000001", CanSendMessage: health.Available},
+		Severity: health.Resolved, Since: Time.Add(-2*time.Hour - 5*time.Minute),
+		Changes: []health.Change{
+			{Kind: health.StatusChanged, Entity: key(health.PhoneNumber, "8613800000001"), From: health.Blocked, To: health.Available},
+			{Kind: health.ErrorCleared, Entity: key(health.PhoneNumber, "8613800000001"), ErrorCode: "141006", Error: &payment},
+		},
+	}}
+	m.Seal()
+	return m
+}
+
+// Digest returns a scheduled digest listing two entities not available.
+func Digest() *notify.Message {
+	m := Baseline()
+	m.Kind, m.CycleID = notify.KindDigest, "20261128T010000Z-digest"
+	m.Seal()
+	return m
+}
