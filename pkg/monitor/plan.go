@@ -25,9 +25,9 @@ type plan struct {
 	// decisions are the alert policy's verdicts (none for the baseline cycle).
 	decisions []policy.Decision
 	// digest is the scheduled digest this cycle sent, if it was due.
-	digest *notify.Message
-	failures  []FailureReport
-	checked   int
+	digest   *notify.Message
+	failures []FailureReport
+	checked  int
 }
 
 // apply computes the next state from the previous one and this cycle's observations. It is
