@@ -32,7 +32,7 @@ func Channels(cfg *config.Config, env Env) ([]monitor.Channel, error) {
 			return nil, fmt.Errorf("notifiers[%d] (%s): %w", i, n.Name, err)
 		}
 		_ = opts
-		out = append(out, monitor.Channel{Name: n.Name, Notifier: nt, Filter: filterOf(n), Timeout: n.Timeout.D()})
+		out = append(out, monitor.Channel{Name: n.Name, Notifier: nt, Filter: filterOf(n), Timeout: n.Timeout.D(), Digest: n.Digest})
 	}
 	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wahealth/wahealth/pkg/health"
+	"github.com/wahealth/wahealth/pkg/knowledge"
 	"github.com/wahealth/wahealth/templates"
 )
 
@@ -24,6 +25,7 @@ func Funcs() template.FuncMap {
 		"upper":      strings.ToUpper,
 		"ts":         func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"duration":   Duration,
+		"explain":    Explain,
 	}
 }
 
@@ -66,6 +68,15 @@ func Render(t *template.Template, m *Message) (string, error) {
 		return "", fmt.Errorf("render %s: %w", t.Name(), err)
 	}
 	return b.String(), nil
+}
+
+// Explain returns wahealth's knowledge about an error code (title, meaning, what to do), or
+// nil for a code it does not know.
+func Explain(code string) *knowledge.Entry {
+	if e, ok := knowledge.Builtin().Lookup(code); ok {
+		return &e
+	}
+	return nil
 }
 
 // Duration says how long from since to now, for people: "45m", "2h 5m", "3d 4h".
