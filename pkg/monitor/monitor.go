@@ -107,6 +107,10 @@ type RunOptions struct {
 	// Select narrows the cycle to the targets it accepts (nil: all). Entities of the other
 	// targets keep their state.
 	Select func(health.Target) bool
+	// FetchBy, when set, is when the cycle stops calling CAMS (targets not checked by then
+	// count as failed checks), while saving state and sending alerts keep the full context:
+	// Function Compute sets it a margin before the invocation's deadline.
+	FetchBy time.Time
 }
 
 // ErrBusy is matched by Run when another cycle holds the state.
@@ -185,7 +189,13 @@ func (m *Monitor) Run(ctx context.Context, opts RunOptions) (*Report, error) {
 			}
 		}
 	}
-	obs := m.fetch(ctx, targets)
+	fctx := ctx
+	if !opts.FetchBy.IsZero() {
+		var cancel context.CancelFunc
+		fctx, cancel = context.WithDeadline(ctx, opts.FetchBy)
+		defer cancel()
+	}
+	obs := m.fetch(fctx, targets)
 
 	rep := &Report{CycleID: opts.CycleID, StartedAt: start, DryRun: opts.DryRun}
 	var plan *plan
