@@ -36,8 +36,12 @@ type Env struct {
 
 // App is an assembled wahealth.
 type App struct {
-	Config  *config.Config
-	Client  *cams.Client
+	Config *config.Config
+	Client *cams.Client
+	// Adhoc is a second CAMS client, with the same credentials, for the HTTP function's ad-hoc
+	// checks (GET /check): its own budget of http.adhocQPS calls a second keeps them from
+	// eating the cycles' budget.
+	Adhoc   *cams.Client
 	Store   state.Store
 	Monitor *monitor.Monitor
 }
@@ -77,6 +81,22 @@ func New(cfg *config.Config, env Env) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cams client: %w", err)
 	}
+	adhocQPS := cfg.HTTP.AdhocQPS
+	if !(adhocQPS > 0) {
+		adhocQPS = config.DefaultAdhocQPS
+	}
+	adhoc, err := cams.New(cams.Options{
+		Endpoint:    cfg.CAMS.Endpoint,
+		Credentials: creds,
+		Budget:      cams.NewBudget(adhocQPS),
+		Timeout:     cfg.CAMS.Timeout.D(),
+		MaxRetries:  cfg.CAMS.MaxRetries,
+		HTTPClient:  env.HTTPClient,
+		Logger:      env.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cams client for ad-hoc checks: %w", err)
+	}
 	store, err := OpenStore(cfg.State)
 	if err != nil {
 		return nil, err
@@ -90,9 +110,10 @@ func New(cfg *config.Config, env Env) (*App, error) {
 	for i, t := range cfg.Targets {
 		targets[i] = t.Health()
 	}
-	return &App{
+	a := &App{
 		Config: cfg,
 		Client: client,
+		Adhoc:  adhoc,
 		Store:  store,
 		Monitor: &monitor.Monitor{
 			Source:                client,
@@ -103,7 +124,12 @@ func New(cfg *config.Config, env Env) (*App, error) {
 			Now:                   env.Now,
 			CheckFailureThreshold: cfg.CheckFailureThreshold,
 		},
-	}, nil
+	}
+	if err := applyPolicy(cfg, a.Monitor); err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	return a, nil
 }
 
 // Close releases the store.

@@ -111,6 +111,9 @@ type RunOptions struct {
 	// count as failed checks), while saving state and sending alerts keep the full context:
 	// Function Compute sets it a margin before the invocation's deadline.
 	FetchBy time.Time
+	// Observe, when set, is called with every target's fetch outcome as it arrives (the HTTP
+	// function's recorded ad-hoc check returns CAMS's own answer this way).
+	Observe func(cams.Outcome)
 }
 
 // ErrBusy is matched by Run when another cycle holds the state.
@@ -195,7 +198,7 @@ func (m *Monitor) Run(ctx context.Context, opts RunOptions) (*Report, error) {
 		fctx, cancel = context.WithDeadline(ctx, opts.FetchBy)
 		defer cancel()
 	}
-	obs := m.fetch(fctx, targets)
+	obs := m.fetch(fctx, targets, opts.Observe)
 
 	rep := &Report{CycleID: opts.CycleID, StartedAt: start, DryRun: opts.DryRun}
 	var plan *plan
@@ -303,11 +306,14 @@ type observations struct {
 	at      time.Time
 }
 
-func (m *Monitor) fetch(ctx context.Context, targets []health.Target) *observations {
+func (m *Monitor) fetch(ctx context.Context, targets []health.Target, observe func(cams.Outcome)) *observations {
 	o := &observations{targets: targets, results: make([]*cams.Result, len(targets)), errs: make([]error, len(targets))}
 	if len(targets) > 0 {
 		m.Source.CheckAll(ctx, targets, func(i int, out cams.Outcome) {
 			o.results[i], o.errs[i] = out.Result, out.Err
+			if observe != nil {
+				observe(out)
+			}
 		})
 	}
 	o.at = m.now()
