@@ -1,9 +1,7 @@
 package app
 
 import (
-	"context"
 	"fmt"
-	"time"
 
 	"github.com/wahealth/wahealth/pkg/config"
 	"github.com/wahealth/wahealth/pkg/health"
@@ -32,7 +30,7 @@ func Channels(cfg *config.Config, env Env) ([]monitor.Channel, error) {
 			return nil, fmt.Errorf("notifiers[%d] (%s): %w", i, n.Name, err)
 		}
 		_ = opts
-		out = append(out, monitor.Channel{Name: n.Name, Notifier: nt, Filter: filterOf(n), Timeout: n.Timeout.D(), Digest: n.Digest})
+		out = append(out, monitor.Channel{Name: n.Name, Type: n.Type, Notifier: nt, Filter: filterOf(n), Timeout: n.Timeout.D(), Digest: n.Digest})
 	}
 	return out, nil
 }
@@ -47,40 +45,4 @@ func filterOf(n config.Notifier) notify.Filter {
 		f.EntityTypes = append(f.EntityTypes, health.EntityType(t))
 	}
 	return f
-}
-
-// NotifyResult is the outcome of sending the test alert through one notifier.
-type NotifyResult struct {
-	Notifier string `json:"notifier"`
-	Type     string `json:"type"`
-	OK       bool   `json:"ok"`
-	Error    string `json:"error,omitempty"`
-	Took     string `json:"took"`
-}
-
-// TestNotify sends a clearly marked sample alert through every channel, directly (not through
-// the outbox), and reports each one's result.
-func TestNotify(ctx context.Context, cfg *config.Config, channels []monitor.Channel, now time.Time) []NotifyResult {
-	types := map[string]string{}
-	for _, n := range cfg.Notifiers {
-		types[n.Name] = n.Type
-	}
-	msg := notify.Sample(now)
-	var out []NotifyResult
-	for _, ch := range channels {
-		timeout := ch.Timeout
-		if timeout <= 0 {
-			timeout = 15 * time.Second
-		}
-		start := time.Now()
-		cctx, cancel := context.WithTimeout(ctx, timeout)
-		err := ch.Notifier.Notify(cctx, msg)
-		cancel()
-		r := NotifyResult{Notifier: ch.Name, Type: types[ch.Name], OK: err == nil, Took: time.Since(start).Round(time.Millisecond).String()}
-		if err != nil {
-			r.Error = err.Error()
-		}
-		out = append(out, r)
-	}
-	return out
 }

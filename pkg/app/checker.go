@@ -192,7 +192,7 @@ func overlay(getenv func(string) (string, bool), vars map[string]string) func(st
 // testNotify sends the sample alert through every notifier and prints the results; the exit
 // code is 1 when any failed.
 func testNotify(ctx context.Context, a *App, stdout io.Writer, asJSON bool) int {
-	results := TestNotify(ctx, a.Config, a.Monitor.Channels, time.Now())
+	results := a.Monitor.TestNotify(ctx)
 	code := 0
 	for _, r := range results {
 		if !r.OK {

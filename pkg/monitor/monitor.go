@@ -33,6 +33,8 @@ var _ HealthSource = (*cams.Client)(nil)
 type Channel struct {
 	// Name identifies the channel in the outbox and reports.
 	Name string
+	// Type is the channel's kind (console, slack, ...), for reports.
+	Type string
 	// Notifier delivers messages.
 	Notifier notify.Notifier
 	// Filter selects the alerts this channel receives.

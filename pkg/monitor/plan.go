@@ -46,7 +46,7 @@ func (m *Monitor) apply(prev *state.State, obs *observations, opts RunOptions, s
 		Outbox:     slices.Clone(prev.Outbox),
 		Delivered:  maps.Clone(prev.Delivered),
 		Alerting:   make(map[string]*policy.Memory, len(prev.Alerting)),
-		Silences:   slices.Clone(prev.Silences),
+		Silences:   slices.DeleteFunc(slices.Clone(prev.Silences), func(s policy.Silence) bool { return s.Expired(obs.at) }),
 		LastDigest: prev.LastDigest,
 	}
 	for k, v := range prev.Alerting {
