@@ -272,8 +272,12 @@ func (c *Client) Call(ctx context.Context, action string, params map[string]stri
 					HTTPStatus: http.StatusOK, RequestID: resp.RequestID, AccessDenied: red.clean(string(resp.AccessDeniedDetail))}
 			}
 			if err == nil {
+				c.budget.Succeeded()
 				return resp, attempt, nil
 			}
+		}
+		if IsThrottled(err) {
+			c.budget.Throttled()
 		}
 		lastErr = err
 		if !retryable(err) || attempt > c.opts.MaxRetries || ctx.Err() != nil {
@@ -454,6 +458,9 @@ type Outcome struct {
 	Result *Result
 	Err    error
 }
+
+// Budget returns the client's request budget.
+func (c *Client) Budget() *Budget { return c.budget }
 
 // CheckAll checks every target with up to Concurrency calls in flight, all under the shared
 // rate limit, and calls fn (serially) as each finishes. It returns when all are done or ctx

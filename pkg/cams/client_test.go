@@ -318,3 +318,30 @@ func TestWithCredentialsOverridesPerCall(t *testing.T) {
 		t.Fatalf("with the invocation's credentials: %v", err)
 	}
 }
+
+// A client configured faster than the account's real limit is throttled, slows down, and
+// still checks everything.
+func TestAdaptiveSlowDownOnThrottling(t *testing.T) {
+	sim := startSim(t, camssim.Options{QPS: 4}, "")
+	c := newClient(t, cams.Options{QPS: 20, Concurrency: 8, MaxRetries: 6})
+	targets := make([]health.Target, 12)
+	for i := range targets {
+		targets[i] = health.Target{NodeType: health.NodePhone, CustSpaceID: "cs", PhoneNumber: "86137" + itoa(10000+i)}
+	}
+	failed := 0
+	c.CheckAll(context.Background(), targets, func(i int, o cams.Outcome) {
+		if o.Err != nil {
+			failed++
+		}
+	})
+	s := sim.Stats()
+	if s.Throttled == 0 {
+		t.Fatal("the simulator never throttled: the test proves nothing")
+	}
+	if failed != 0 || s.OK != 12 {
+		t.Errorf("failed %d, ok %d: throttled calls must be retried until they succeed", failed, s.OK)
+	}
+	if r := c.Budget().Rate(); r >= 20 {
+		t.Errorf("rate %v after throttling, want it slowed below 20", r)
+	}
+}
