@@ -123,7 +123,13 @@ func New(cfg *config.Config, env Env) (*App, error) {
 			Logger:                env.Logger,
 			Now:                   env.Now,
 			CheckFailureThreshold: cfg.CheckFailureThreshold,
+			QPS:                   cfg.CAMS.QPS,
+			MaxDuration:           cfg.Cycle.MaxDuration.D(),
+			SkipCoveredWABA:       cfg.CAMS.SkipCoveredWaba,
 		},
+	}
+	for _, w := range cfg.Warnings {
+		env.Logger.Warn("configuration", slog.String("warning", w))
 	}
 	if err := applyPolicy(cfg, a.Monitor); err != nil {
 		_ = store.Close()

@@ -132,6 +132,12 @@ func CheckerMain(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		return 2
 	}
 	defer a.Close()
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stderr, "checker: warning: %s\n", w)
+	}
+	if !o.JSON && isTerminal(stderr) {
+		a.Monitor.Progress = (&progressBar{w: stderr, now: time.Now}).update
+	}
 
 	if o.TestNotify {
 		return testNotify(ctx, a, stdout, o.JSON)

@@ -22,8 +22,10 @@ const (
 	DefaultNotifier              = "console"
 	DefaultCheckFailureThreshold = 3
 	DefaultHTTPAuth              = "token"
-	DefaultMaxBodyBytes          = 64 << 10
-	DefaultAdhocQPS              = 1.0
+	// AccountQPS is CAMS's documented per-account limit of GetWhatsappHealthStatus.
+	AccountQPS          = 5
+	DefaultMaxBodyBytes = 64 << 10
+	DefaultAdhocQPS     = 1.0
 	// EnvHTTPToken holds the bearer token of the HTTP function.
 	EnvHTTPToken = "WAHEALTH_HTTP_TOKEN"
 )
@@ -62,6 +64,10 @@ type Config struct {
 	CheckFailureThreshold int `yaml:"checkFailureThreshold"`
 	// HTTP configures the on-demand HTTP function.
 	HTTP HTTP `yaml:"http"`
+	// Cycle bounds one check cycle.
+	Cycle Cycle `yaml:"cycle"`
+	// Warnings are problems that do not stop wahealth (set by validation; not a YAML key).
+	Warnings []string `yaml:"-"`
 	// TemplatesDir is a directory of <channel>.tmpl files overriding the built-in alert
 	// templates (a missing file keeps the built-in one).
 	TemplatesDir string `yaml:"templatesDir"`
@@ -152,6 +158,18 @@ type CAMS struct {
 	MaxRetries int `yaml:"maxRetries"`
 	// Concurrency is how many calls may be in flight (default: enough to keep QPS busy).
 	Concurrency int `yaml:"concurrency"`
+	// SkipCoveredWaba skips a WABA target's own query when a phone or template query of the
+	// same cycle already returned that WABA's rows (default true).
+	SkipCoveredWaba bool `yaml:"skipCoveredWaba"`
+}
+
+// Cycle bounds one check cycle.
+type Cycle struct {
+	// MaxDuration bounds the time a cycle spends calling CAMS; when the targets do not fit
+	// (targets / cams.qps > maxDuration, or the FC invocation's time left), each cycle checks a
+	// slice and the next continues where it stopped (default 0: no bound locally; FC's deadline
+	// always applies).
+	MaxDuration Duration `yaml:"maxDuration"`
 }
 
 // Retries returns how many times a call may be retried, after ValidateAndSetDefaults:

@@ -65,11 +65,12 @@ func TestExample(t *testing.T) {
 	want := &Config{
 		CustSpaceID: "cams-main-space",
 		CAMS: CAMS{
-			Endpoint:    "https://cams.ap-southeast-1.aliyuncs.com",
-			QPS:         5,
-			Timeout:     Duration(10 * time.Second),
-			MaxRetries:  4,
-			Concurrency: 20,
+			Endpoint:        "https://cams.ap-southeast-1.aliyuncs.com",
+			QPS:             4,
+			Timeout:         Duration(10 * time.Second),
+			MaxRetries:      4,
+			Concurrency:     16,
+			SkipCoveredWaba: true,
 		},
 		Targets: []Target{
 			{
@@ -146,7 +147,7 @@ http:
 			QPS:         2.5,
 			Timeout:     Duration(90 * time.Second),
 			MaxRetries:  -1,
-			Concurrency: 3,
+			Concurrency: 3, SkipCoveredWaba: true,
 		},
 		Targets: []Target{
 			{
@@ -177,11 +178,12 @@ func TestDefaults(t *testing.T) {
 	want := &Config{
 		CustSpaceID: "cs",
 		CAMS: CAMS{
-			Endpoint:    DefaultEndpoint,
-			QPS:         DefaultQPS,
-			Timeout:     Duration(DefaultTimeout),
-			MaxRetries:  DefaultMaxRetries,
-			Concurrency: 20,
+			Endpoint:        DefaultEndpoint,
+			QPS:             DefaultQPS,
+			Timeout:         Duration(DefaultTimeout),
+			MaxRetries:      DefaultMaxRetries,
+			Concurrency:     20,
+			SkipCoveredWaba: true,
 		},
 		Targets:               []Target{{NodeType: "waba", CustSpaceID: "cs", WabaID: "w1"}},
 		State:                 State{Type: DefaultStateType, Path: DefaultStatePath},
@@ -380,7 +382,7 @@ func TestUnknownKeys(t *testing.T) {
 		{"snake case", "custSpaceId: cs\ntargets:\n  - {node_type: waba, nodeType: waba, wabaId: w}\n", []string{`targets[0].node_type: unknown key (did you mean "nodeType"?)`}},
 		{"one level too high", base + "qps: 5\n", []string{`qps: unknown key (did you mean "cams.qps"?)`}},
 		{"nothing close", base + "state:\n  bucket: b\n", []string{"state.bucket: unknown key (known keys here: type, path)"}},
-		{"odd key", base + "'a b.c': 1\n", []string{`"a b.c": unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http, templatesDir, failureThreshold, successThreshold, sendResolved, repeatInterval, silences, digest)`}},
+		{"odd key", base + "'a b.c': 1\n", []string{`"a b.c": unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http, cycle, templatesDir, failureThreshold, successThreshold, sendResolved, repeatInterval, silences, digest)`}},
 		{"in a notifier", base + "notifiers:\n  - type: console\n    nmae: x\n", []string{`notifiers[0].nmae: unknown key (did you mean "name"?)`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

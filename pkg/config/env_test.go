@@ -67,7 +67,7 @@ targets:
 			QPS:         2,
 			Timeout:     Duration(30e9),
 			MaxRetries:  DefaultMaxRetries,
-			Concurrency: 7,
+			Concurrency: 7, SkipCoveredWaba: true,
 		},
 		Targets: []Target{{
 			NodeType: "phone", CustSpaceID: "cs-env", PhoneNumber: "+86 138 0000 0001",
@@ -101,8 +101,8 @@ func TestParseEnvProblems(t *testing.T) {
 		{"unset number", base + "cams:\n  qps: ${QPS}\n", nil, []string{"cams.qps: environment variable QPS is not set"}},
 		{"not a number", base + "cams:\n  qps: ${QPS}\n", map[string]string{"QPS": "fast"}, []string{"cams.qps: want a number, got the value of ${QPS}"}},
 		{"bad reference", base + "state:\n  path: ${1X}\n", nil, []string{`state.path: invalid reference "${1X}": write ${NAME} or ${NAME:-default}, NAME being letters, digits and _ (write $${ for a literal ${)`}},
-		{"keys are not expanded", base + "${KEY}: 1\n", map[string]string{"KEY": "checkFailureThreshold"}, []string{`"${KEY}": unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http, templatesDir, failureThreshold, successThreshold, sendResolved, repeatInterval, silences, digest)`}},
-		{"values under unknown keys are not expanded", base + "extra: ${NOPE}\n", nil, []string{"extra: unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http, templatesDir, failureThreshold, successThreshold, sendResolved, repeatInterval, silences, digest)"}},
+		{"keys are not expanded", base + "${KEY}: 1\n", map[string]string{"KEY": "checkFailureThreshold"}, []string{`"${KEY}": unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http, cycle, templatesDir, failureThreshold, successThreshold, sendResolved, repeatInterval, silences, digest)`}},
+		{"values under unknown keys are not expanded", base + "extra: ${NOPE}\n", nil, []string{"extra: unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http, cycle, templatesDir, failureThreshold, successThreshold, sendResolved, repeatInterval, silences, digest)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, problems(t, tc.doc, tc.vars)); diff != "" {

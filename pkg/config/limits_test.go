@@ -59,7 +59,7 @@ targets:
 	// An alias used where the anchored value does not fit is reported where it is used.
 	got := problems(t, "custSpaceId: cs\nx: &s hello\ntargets:\n  - *s\n", nil)
 	want := []string{
-		"x: unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http, templatesDir, failureThreshold, successThreshold, sendResolved, repeatInterval, silences, digest)",
+		"x: unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http, cycle, templatesDir, failureThreshold, successThreshold, sendResolved, repeatInterval, silences, digest)",
 		`targets[0]: want a mapping (key: value lines), got "hello"`,
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -83,5 +84,22 @@ func TestPolicyProblems(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+func TestBudgetSplitWarningAndScaleKeys(t *testing.T) {
+	c, err := Parse("t.yaml", []byte(policyBase+"cams: {qps: 5, skipCoveredWaba: false}\nhttp: {adhocQPS: 2}\ncycle: {maxDuration: 4m}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "cams.qps (5) + http.adhocQPS (2) exceed the account's limit of 5") {
+		t.Errorf("warnings %q", c.Warnings)
+	}
+	if c.CAMS.SkipCoveredWaba || c.Cycle.MaxDuration.D() != 4*time.Minute {
+		t.Errorf("cams %+v cycle %+v", c.CAMS, c.Cycle)
+	}
+	d, err := Parse("t.yaml", []byte(policyBase), nil)
+	if err != nil || len(d.Warnings) != 0 || !d.CAMS.SkipCoveredWaba {
+		t.Errorf("defaults: warnings %q skip %v err %v", d.Warnings, d.CAMS.SkipCoveredWaba, err)
 	}
 }

@@ -83,6 +83,17 @@ func (v *validator) config(c *Config) {
 	v.notifiers(c)
 	v.http(&c.HTTP)
 	v.policy(c)
+	if !c.CAMS.SkipCoveredWaba && !v.explicit["cams.skipCoveredWaba"] {
+		c.CAMS.SkipCoveredWaba = true
+	}
+	if c.Cycle.MaxDuration < 0 {
+		v.add("cycle.maxDuration", "must not be negative (0: no bound)")
+	}
+	// With both defaults (5 + 1) the adaptive budgets absorb the odd overlap; a sum the user
+	// chose deserves a warning.
+	if c.CAMS.QPS+c.HTTP.AdhocQPS > AccountQPS && (v.explicit["cams.qps"] || v.explicit["http.adhocQPS"]) {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("cams.qps (%g) + http.adhocQPS (%g) exceed the account's limit of %d GetWhatsappHealthStatus calls a second: expect throttling when both run at once (for example use 4 + 1)", c.CAMS.QPS, c.HTTP.AdhocQPS, AccountQPS))
+	}
 	switch {
 	case c.CheckFailureThreshold < 0:
 		v.add("checkFailureThreshold", "must be at least 1 (default %d)", DefaultCheckFailureThreshold)

@@ -67,6 +67,17 @@ type Monitor struct {
 	Silences []policy.Silence
 	// Digest, when set, schedules a daily summary to the channels with Digest set.
 	Digest *DigestSchedule
+	// QPS is the request budget of the cycle's health source. With MaxDuration or a FetchBy
+	// deadline it sizes the sweep: when not every target fits, each cycle checks a slice and
+	// the next continues where it stopped (unhealthy ones first, every cycle). 0: no sweeping.
+	QPS float64
+	// MaxDuration bounds the time a cycle spends fetching (cycle.maxDuration; 0: none).
+	MaxDuration time.Duration
+	// SkipCoveredWABA skips a WABA target's query when a phone or template query of the same
+	// cycle already returned that WABA's rows.
+	SkipCoveredWABA bool
+	// Progress, when set, is told how many targets are done (a terminal progress bar).
+	Progress func(done, total int)
 	// CheckFailureThreshold is how many consecutive failed checks of a target raise one
 	// "cannot check" alert (3 when 0).
 	CheckFailureThreshold int
@@ -194,15 +205,22 @@ func (m *Monitor) Run(ctx context.Context, opts RunOptions) (*Report, error) {
 			}
 		}
 	}
+	all := targets
+	targets, sweepRep := sweep(targets, m.sweepBudget(start, opts), prev)
+	fetchBy := opts.FetchBy
+	if m.MaxDuration > 0 && (fetchBy.IsZero() || start.Add(m.MaxDuration).Before(fetchBy)) {
+		fetchBy = start.Add(m.MaxDuration)
+	}
 	fctx := ctx
-	if !opts.FetchBy.IsZero() {
+	if !fetchBy.IsZero() {
 		var cancel context.CancelFunc
-		fctx, cancel = context.WithDeadline(ctx, opts.FetchBy)
+		fctx, cancel = context.WithDeadline(ctx, fetchBy)
 		defer cancel()
 	}
 	obs := m.fetch(fctx, targets, opts.Observe)
+	obs.sweep = sweepRep
 
-	rep := &Report{CycleID: opts.CycleID, StartedAt: start, DryRun: opts.DryRun}
+	rep := &Report{CycleID: opts.CycleID, StartedAt: start, DryRun: opts.DryRun, Covered: obs.covered}
 	var plan *plan
 	for attempt := 1; ; attempt++ {
 		plan = m.apply(prev, obs, opts, start)
@@ -231,6 +249,8 @@ func (m *Monitor) Run(ctx context.Context, opts RunOptions) (*Report, error) {
 		deliveries, recordErr = m.deliver(ctx, plan.next, log)
 	}
 	plan.fill(rep, deliveries)
+	rep.Sweep = &obs.sweep
+	rep.Sweep.oldestCheck(all, plan.next, obs.at)
 	if recordErr != nil {
 		// What went out is remembered in this process and not sent again; the store still
 		// lists it as pending until a later cycle records it.
@@ -306,17 +326,33 @@ type observations struct {
 	results []*cams.Result
 	errs    []error
 	at      time.Time
+	// covered counts WABA targets answered from rows other queries returned (no call).
+	covered int
+	// sweep is how the cycle's targets were chosen.
+	sweep SweepReport
 }
 
 func (m *Monitor) fetch(ctx context.Context, targets []health.Target, observe func(cams.Outcome)) *observations {
 	o := &observations{targets: targets, results: make([]*cams.Result, len(targets)), errs: make([]error, len(targets))}
-	if len(targets) > 0 {
-		m.Source.CheckAll(ctx, targets, func(i int, out cams.Outcome) {
-			o.results[i], o.errs[i] = out.Result, out.Err
-			if observe != nil {
-				observe(out)
-			}
-		})
+	done := 0
+	note := func(_ int, out cams.Outcome) {
+		done++
+		if observe != nil {
+			observe(out)
+		}
+		if m.Progress != nil {
+			m.Progress(done, len(targets))
+		}
+	}
+	idx := make([]int, len(targets))
+	for i := range idx {
+		idx[i] = i
+	}
+	if m.SkipCoveredWABA {
+		o.covered = m.fetchCovered(ctx, o, note)
+		done += o.covered
+	} else {
+		m.checkSome(ctx, o, idx, note)
 	}
 	o.at = m.now()
 	return o

@@ -48,6 +48,10 @@ func (m *Monitor) apply(prev *state.State, obs *observations, opts RunOptions, s
 		Alerting:   make(map[string]*policy.Memory, len(prev.Alerting)),
 		Silences:   slices.DeleteFunc(slices.Clone(prev.Silences), func(s policy.Silence) bool { return s.Expired(obs.at) }),
 		LastDigest: prev.LastDigest,
+		Sweep:      prev.Sweep,
+	}
+	if obs.sweep.Budget > 0 {
+		next.Sweep = &state.Sweep{Cursor: obs.sweep.Cursor}
 	}
 	for k, v := range prev.Alerting {
 		c := *v

@@ -15,6 +15,12 @@ type Report struct {
 	// Checked counts targets checked successfully; Failed those whose check failed.
 	Checked int `json:"checked"`
 	Failed  int `json:"failed"`
+	// Covered counts WABA targets answered from rows a phone or template query of the same
+	// cycle returned, without a call of their own.
+	Covered int `json:"covered,omitempty"`
+	// Sweep says which slice of the targets this cycle checked, and how old the oldest check
+	// is.
+	Sweep *SweepReport `json:"sweep,omitempty"`
 	// Baseline is true for the first cycle, which records state and sends one summary.
 	Baseline bool `json:"baseline"`
 	// DryRun is true when nothing was alerted or saved.

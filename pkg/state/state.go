@@ -48,6 +48,14 @@ type State struct {
 	Silences []policy.Silence `json:"silences,omitempty"`
 	// LastDigest is when the last scheduled digest was due.
 	LastDigest time.Time `json:"lastDigest,omitzero"`
+	// Sweep is where the next cycle continues when the targets do not all fit in one.
+	Sweep *Sweep `json:"sweep,omitempty"`
+}
+
+// Sweep is the cursor of a sweep over more targets than one cycle can check.
+type Sweep struct {
+	// Cursor is the id of the last target checked in sweep order.
+	Cursor string `json:"cursor"`
 }
 
 // New returns an empty State of the current schema.
