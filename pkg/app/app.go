@@ -4,10 +4,12 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"path"
 	"time"
 
 	"github.com/wahealth/wahealth/pkg/cams"
@@ -15,6 +17,7 @@ import (
 	"github.com/wahealth/wahealth/pkg/health"
 	"github.com/wahealth/wahealth/pkg/monitor"
 	"github.com/wahealth/wahealth/pkg/state"
+	"github.com/wahealth/wahealth/pkg/state/oss"
 )
 
 // Env is what the assembly reads from outside: the environment, the console, the clock.
@@ -97,7 +100,7 @@ func New(cfg *config.Config, env Env) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cams client for ad-hoc checks: %w", err)
 	}
-	store, err := OpenStore(cfg.State)
+	store, err := OpenStore(context.Background(), cfg.State, creds, env)
 	if err != nil {
 		return nil, err
 	}
@@ -126,6 +129,7 @@ func New(cfg *config.Config, env Env) (*App, error) {
 			QPS:                   cfg.CAMS.QPS,
 			MaxDuration:           cfg.Cycle.MaxDuration.D(),
 			SkipCoveredWABA:       cfg.CAMS.SkipCoveredWaba,
+			LeaseTTL:              cfg.State.LeaseTTL.D(),
 		},
 	}
 	for _, w := range cfg.Warnings {
@@ -141,15 +145,52 @@ func New(cfg *config.Config, env Env) (*App, error) {
 // Close releases the store.
 func (a *App) Close() error { return a.Store.Close() }
 
-// OpenStore is the constructor switch for state backends.
-func OpenStore(c config.State) (state.Store, error) {
+// OpenStore is the constructor switch for state backends. Cloud stores sign with the
+// credentials of the call's context (cams.WithCredentials: FC's per-invocation ones), else
+// creds.
+func OpenStore(ctx context.Context, c config.State, creds cams.Credentials, env Env) (state.Store, error) {
+	static := func(context.Context) cams.Credentials { return creds }
+	var s state.Store
+	var err error
 	switch c.Type {
 	case "file", "":
-		s, err := state.OpenFile(c.Path)
-		if err != nil {
-			return nil, fmt.Errorf("open state: %w", err)
-		}
-		return s, nil
+		s, err = state.OpenFile(c.Path)
+	case "oss":
+		s, err = oss.Open(ctx, oss.Options{Endpoint: c.Endpoint, Region: c.Region, Bucket: c.Bucket,
+			Prefix: path.Join(c.Prefix, scopeDir(c.Scope)) + "/", Credentials: static, HTTPClient: env.HTTPClient, Now: env.Now})
+	default:
+		err = fmt.Errorf("state.type %q is not supported", c.Type)
 	}
-	return nil, fmt.Errorf("state.type %q is not supported", c.Type)
+	if err != nil {
+		return nil, fmt.Errorf("open state: %w", err)
+	}
+	return s, nil
+}
+
+// scopeDir is the OSS sub-prefix of a scope: none for the default scope, so that a single
+// checker's objects sit right under state.prefix.
+func scopeDir(scope string) string {
+	if scope == "" || scope == "default" {
+		return ""
+	}
+	return scope
+}
+
+// InitState prepares the configured store: it creates the Tablestore table (idempotent) or
+// checks the OSS bucket (wahealth never creates buckets); the file store needs nothing. It
+// returns what it did, for people.
+func (a *App) InitState(ctx context.Context) (string, error) {
+	switch s := a.Store.(type) {
+	case *oss.Store:
+		if err := s.EnsureBucket(ctx); err != nil {
+			return "", err
+		}
+		return "OSS bucket " + a.Config.State.Bucket + " is reachable and honours create-only writes under " + s.Location(), nil
+	case interface{ CreateTable(context.Context) error }:
+		if err := s.CreateTable(ctx); err != nil {
+			return "", err
+		}
+		return "Tablestore table " + a.Config.State.Table + " is ready", nil
+	}
+	return "the file store needs no setup (" + a.Config.State.Path + ")", nil
 }

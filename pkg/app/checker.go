@@ -36,6 +36,7 @@ type CheckerOptions struct {
 	Simulate   string
 	DryRun     bool
 	TestNotify bool
+	InitState  bool
 }
 
 // CheckerMain is the local checker program: it parses args, runs one cycle (or one every
@@ -52,6 +53,7 @@ func CheckerMain(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	fs.BoolVar(&o.Demo, "demo", false, "run the bundled demo: the CAMS simulator, a fresh state file, alerts on the console")
 	fs.StringVar(&o.Simulate, "simulate", "", "serve CAMS from the simulator with this scenario file instead of the real API")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "check and report, but neither alert nor save state")
+	fs.BoolVar(&o.InitState, "init-state", false, "prepare the state store (create the Tablestore table, check the OSS bucket) and exit")
 	fs.BoolVar(&o.TestNotify, "test-notify", false, "send a clearly marked sample alert through every configured notifier, report each result, and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -141,6 +143,15 @@ func CheckerMain(ctx context.Context, args []string, stdout, stderr io.Writer, g
 
 	if o.TestNotify {
 		return testNotify(ctx, a, stdout, o.JSON)
+	}
+	if o.InitState {
+		did, err := a.InitState(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "checker: init state: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "state: %s\n", did)
+		return 0
 	}
 
 	code := 0

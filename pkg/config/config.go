@@ -206,10 +206,26 @@ func (t Target) Health() health.Target {
 
 // State selects the state store.
 type State struct {
-	// Type is the backend: file (default).
+	// Type is the backend: file (default), tablestore or oss.
 	Type string `yaml:"type"`
 	// Path is the file backend's file (default DefaultStatePath).
 	Path string `yaml:"path"`
+	// Endpoint is the Tablestore instance endpoint (https://<instance>.<region>.ots.aliyuncs.com)
+	// or the OSS endpoint (https://oss-<region>[-internal].aliyuncs.com).
+	Endpoint string `yaml:"endpoint"`
+	// Instance and Table name the Tablestore table.
+	Instance string `yaml:"instance"`
+	Table    string `yaml:"table"`
+	// Region, Bucket and Prefix locate the OSS objects (prefix default "wahealth/").
+	Region string `yaml:"region"`
+	Bucket string `yaml:"bucket"`
+	Prefix string `yaml:"prefix"`
+	// Scope names the state within a shared table or prefix (default "default"): checkers that
+	// each take a shard of the targets use one scope each.
+	Scope string `yaml:"scope"`
+	// LeaseTTL is how long a crashed cycle can hold the state in the cloud stores (default 10m;
+	// keep it longer than the function's timeout).
+	LeaseTTL Duration `yaml:"leaseTTL"`
 }
 
 // Notifier configures one alert channel. Which keys apply depends on Type (see the README's

@@ -347,8 +347,8 @@ targets:
 		{"concurrency negative", base + "cams:\n  concurrency: -1\n", nil, []string{"cams.concurrency: must be between 0 (automatic) and 256"}},
 		{"concurrency too high", base + "cams:\n  concurrency: 257\n", nil, []string{"cams.concurrency: must be between 0 (automatic) and 256"}},
 		{"cams not a mapping", base + "cams: fast\n", nil, []string{`cams: want a mapping (key: value lines), got "fast"`}},
-		{"state type", base + "state:\n  type: foo\n", nil, []string{`state.type: unknown "foo" (use one of: file)`}},
-		{"state type close", base + "state:\n  type: fiel\n", nil, []string{`state.type: unknown "fiel" (use one of: file) (did you mean "file"?)`}},
+		{"state type", base + "state:\n  type: foo\n", nil, []string{`state.type: unknown "foo" (use one of: file, tablestore, oss)`}},
+		{"state type close", base + "state:\n  type: fiel\n", nil, []string{`state.type: unknown "fiel" (use one of: file, tablestore, oss) (did you mean "file"?)`}},
 		{"state path blank", base + "state:\n  path: '  '\n", nil, []string{"state.path: must not be blank (default .wahealth/state.json)"}},
 		{"notifier type missing", base + "notifiers:\n  - name: x\n", nil, []string{"notifiers[0].type: required: one of console, slack, dingtalk, webhook, feishu, wecom"}},
 		{"notifier type unknown", base + "notifiers:\n  - type: pagerduty\n", nil, []string{`notifiers[0].type: unknown "pagerduty" (use one of: console, slack, dingtalk, webhook, feishu, wecom)`}},
@@ -381,7 +381,7 @@ func TestUnknownKeys(t *testing.T) {
 		{"case", base + "custSpaceID: cs\n", []string{`custSpaceID: unknown key (did you mean "custSpaceId"?)`}},
 		{"snake case", "custSpaceId: cs\ntargets:\n  - {node_type: waba, nodeType: waba, wabaId: w}\n", []string{`targets[0].node_type: unknown key (did you mean "nodeType"?)`}},
 		{"one level too high", base + "qps: 5\n", []string{`qps: unknown key (did you mean "cams.qps"?)`}},
-		{"nothing close", base + "state:\n  bucket: b\n", []string{"state.bucket: unknown key (known keys here: type, path)"}},
+		{"nothing close", base + "state:\n  bucket: b\n", []string{"state.bucket: not used by the file store; remove it"}},
 		{"odd key", base + "'a b.c': 1\n", []string{`"a b.c": unknown key (known keys here: custSpaceId, cams, targets, state, notifiers, checkFailureThreshold, http, cycle, templatesDir, failureThreshold, successThreshold, sendResolved, repeatInterval, silences, digest)`}},
 		{"in a notifier", base + "notifiers:\n  - type: console\n    nmae: x\n", []string{`notifiers[0].nmae: unknown key (did you mean "name"?)`}},
 	} {
@@ -414,7 +414,7 @@ checkFailureThreshold: -2
 `
 	want := []string{
 		`notifiers[0].type: unknown "pagerduty" (use one of: console, slack, dingtalk, webhook, feishu, wecom)`,
-		`state.type: unknown "foo" (use one of: file)`,
+		`state.type: unknown "foo" (use one of: file, tablestore, oss)`,
 		`targets[0].phoneNumber: "abc" is not a phone number`,
 		"targets[0].custSpaceId: required: set it on the target or as the top-level custSpaceId",
 		"targets[1].custSpaceId: required: set it on the target or as the top-level custSpaceId",

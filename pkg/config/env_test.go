@@ -155,7 +155,7 @@ checkFailureThreshold: ${SECRET}
 		"targets[0].nodeType: must be one of waba, phone, template, got the value of ${SECRET}",
 		"targets[1].phoneNumber: the value of ${SECRET} is not a phone number",
 		"targets[2].nodeType: must be one of waba, phone, template, got the value of ${SECRET}",
-		"state.type: unknown the value of ${SECRET} (use one of: file)",
+		"state.type: unknown the value of ${SECRET} (use one of: file, tablestore, oss)",
 		"notifiers[0].type: unknown the value of ${SECRET} (use one of: console, slack, dingtalk, webhook, feishu, wecom)",
 		"notifiers[1].name: the value of ${SECRET} is already the name of notifiers[0]; names must be unique",
 		"checkFailureThreshold: want a whole number, got the value of ${SECRET}",

@@ -15,7 +15,7 @@ import (
 // or channel in the configuration is one more entry here.
 var (
 	nodeTypes     = []string{string(health.NodeWABA), string(health.NodePhone), string(health.NodeTemplate)}
-	stateTypes    = []string{"file"}
+	stateTypes    = []string{"file", "tablestore", "oss"}
 	notifierTypes = []string{"console", "slack", "dingtalk", "webhook", "feishu", "wecom"}
 )
 
@@ -295,14 +295,80 @@ func (v *validator) state(s *State) {
 			strings.Join(stateTypes, ", "), v.suggestion("state.type", s.Type, stateTypes))
 		return
 	}
-	if s.Type == "file" {
+	keys := map[string][]string{
+		"file":       {"path"},
+		"tablestore": {"endpoint", "instance", "table", "scope", "leaseTTL"},
+		"oss":        {"endpoint", "region", "bucket", "prefix", "scope", "leaseTTL"},
+	}[s.Type]
+	set := map[string]bool{"path": s.Path != "", "endpoint": s.Endpoint != "", "instance": s.Instance != "", "table": s.Table != "",
+		"region": s.Region != "", "bucket": s.Bucket != "", "prefix": s.Prefix != "", "scope": s.Scope != "", "leaseTTL": s.LeaseTTL != 0}
+	for _, k := range []string{"path", "endpoint", "instance", "table", "region", "bucket", "prefix", "scope", "leaseTTL"} {
+		if set[k] && !contains(keys, k) {
+			v.add("state."+k, "not used by the %s store; remove it", s.Type)
+		}
+	}
+	switch s.Type {
+	case "file":
 		if s.Path == "" {
 			s.Path = DefaultStatePath
 		}
 		if strings.TrimSpace(s.Path) == "" {
 			v.add("state.path", "must not be blank (default %s)", DefaultStatePath)
 		}
+		return
+	case "tablestore":
+		for _, k := range []struct{ name, val, hint string }{
+			{"endpoint", s.Endpoint, "the instance endpoint, e.g. https://myinstance.ap-southeast-1.ots.aliyuncs.com"},
+			{"instance", s.Instance, "the Tablestore instance name"},
+			{"table", s.Table, "the table name, e.g. wahealth_state (checker -init-state creates it)"},
+		} {
+			if k.val == "" {
+				v.add("state."+k.name, "required for the tablestore store: %s", k.hint)
+			}
+		}
+	case "oss":
+		if s.Bucket == "" {
+			v.add("state.bucket", "required for the oss store: the bucket's name (create it yourself, without versioning)")
+		}
+		if s.Endpoint == "" && s.Region == "" {
+			v.add("state.endpoint", "required for the oss store (or state.region): e.g. https://oss-ap-southeast-1-internal.aliyuncs.com in FC")
+		}
+		if s.Prefix == "" {
+			s.Prefix = "wahealth/"
+		}
 	}
+	if s.Endpoint != "" {
+		if msg := checkStateEndpoint(s.Endpoint); msg != "" {
+			v.add("state.endpoint", "%s", msg)
+		}
+	}
+	if s.Scope == "" {
+		s.Scope = "default"
+	}
+	switch {
+	case s.LeaseTTL == 0:
+		s.LeaseTTL = Duration(10 * time.Minute)
+	case s.LeaseTTL < Duration(time.Minute) || s.LeaseTTL > Duration(24*time.Hour):
+		v.add("state.leaseTTL", "must be between 1m and 24h (default 10m; longer than the function's timeout)")
+	}
+}
+
+// checkStateEndpoint returns what is wrong with a store endpoint, or "".
+func checkStateEndpoint(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "not a URL (want https://host)"
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return "plain http is only allowed for loopback addresses (a local test server); use https"
+		}
+	default:
+		return "must be an https:// URL"
+	}
+	return ""
 }
 
 func (v *validator) notifiers(c *Config) {
