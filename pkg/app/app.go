@@ -10,6 +10,9 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/wahealth/wahealth/pkg/cams"
@@ -47,6 +50,13 @@ type App struct {
 	Adhoc   *cams.Client
 	Store   state.Store
 	Monitor *monitor.Monitor
+
+	env      Env
+	creds    cams.Credentials
+	channels []monitor.Channel
+	targets  []health.Target
+	mu       sync.Mutex
+	shards   map[string]*monitor.Monitor
 }
 
 // New builds an App from a loaded configuration. It fails, before any call, on missing
@@ -113,37 +123,83 @@ func New(cfg *config.Config, env Env) (*App, error) {
 	for i, t := range cfg.Targets {
 		targets[i] = t.Health()
 	}
-	a := &App{
-		Config: cfg,
-		Client: client,
-		Adhoc:  adhoc,
-		Store:  store,
-		Monitor: &monitor.Monitor{
-			Source:                client,
-			Store:                 store,
-			Channels:              channels,
-			Targets:               targets,
-			Logger:                env.Logger,
-			Now:                   env.Now,
-			CheckFailureThreshold: cfg.CheckFailureThreshold,
-			QPS:                   cfg.CAMS.QPS,
-			MaxDuration:           cfg.Cycle.MaxDuration.D(),
-			SkipCoveredWABA:       cfg.CAMS.SkipCoveredWaba,
-			LeaseTTL:              cfg.State.LeaseTTL.D(),
-		},
+	a := &App{Config: cfg, Client: client, Adhoc: adhoc, Store: store, env: env, creds: creds, channels: channels, targets: targets}
+	if a.Monitor, err = a.newMonitor(store); err != nil {
+		_ = store.Close()
+		return nil, err
 	}
 	for _, w := range cfg.Warnings {
 		env.Logger.Warn("configuration", slog.String("warning", w))
 	}
-	if err := applyPolicy(cfg, a.Monitor); err != nil {
-		_ = store.Close()
-		return nil, err
-	}
 	return a, nil
 }
 
-// Close releases the store.
-func (a *App) Close() error { return a.Store.Close() }
+// newMonitor builds a monitor of the configuration on store.
+func (a *App) newMonitor(store state.Store) (*monitor.Monitor, error) {
+	cfg := a.Config
+	m := &monitor.Monitor{
+		Source:                a.Client,
+		Store:                 store,
+		Channels:              a.channels,
+		Targets:               a.targets,
+		Logger:                a.env.Logger,
+		Now:                   a.env.Now,
+		CheckFailureThreshold: cfg.CheckFailureThreshold,
+		QPS:                   cfg.CAMS.QPS,
+		MaxDuration:           cfg.Cycle.MaxDuration.D(),
+		SkipCoveredWABA:       cfg.CAMS.SkipCoveredWaba,
+		LeaseTTL:              cfg.State.LeaseTTL.D(),
+	}
+	if err := applyPolicy(cfg, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Shard returns the monitor of shard i of n (1 <= i <= n): it checks only the targets whose
+// stable hash falls in the shard (health.Shard) and keeps its state in its own scope
+// ("shard-i-of-n") of the configured store, so that several timer triggers of one function,
+// or several functions, share a Tablestore table (or bucket) without blocking each other.
+// Monitors are built once and reused.
+func (a *App) Shard(ctx context.Context, i, n int) (*monitor.Monitor, func(health.Target) bool, error) {
+	if n < 1 || i < 1 || i > n {
+		return nil, nil, fmt.Errorf("shard %d/%d: want i/n with 1 <= i <= n", i, n)
+	}
+	sel := func(t health.Target) bool { return health.Shard(t.ID(), n) == i }
+	key := fmt.Sprintf("shard-%d-of-%d", i, n)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if m, ok := a.shards[key]; ok {
+		return m, sel, nil
+	}
+	sc := a.Config.State
+	sc.Scope = key
+	store, err := OpenStore(ctx, sc, a.creds, a.env)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := a.newMonitor(store)
+	if err != nil {
+		_ = store.Close()
+		return nil, nil, err
+	}
+	if a.shards == nil {
+		a.shards = map[string]*monitor.Monitor{}
+	}
+	a.shards[key] = m
+	return m, sel, nil
+}
+
+// Close releases the stores.
+func (a *App) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	err := a.Store.Close()
+	for _, m := range a.shards {
+		_ = m.Store.Close()
+	}
+	return err
+}
 
 // OpenStore is the constructor switch for state backends. Cloud stores sign with the
 // credentials of the call's context (cams.WithCredentials: FC's per-invocation ones), else
@@ -154,7 +210,12 @@ func OpenStore(ctx context.Context, c config.State, creds cams.Credentials, env 
 	var err error
 	switch c.Type {
 	case "file", "":
-		s, err = state.OpenFile(c.Path)
+		p := c.Path
+		if d := scopeDir(c.Scope); d != "" {
+			ext := filepath.Ext(p)
+			p = strings.TrimSuffix(p, ext) + "." + d + ext
+		}
+		s, err = state.OpenFile(p)
 	case "oss":
 		s, err = oss.Open(ctx, oss.Options{Endpoint: c.Endpoint, Region: c.Region, Bucket: c.Bucket,
 			Prefix: path.Join(c.Prefix, scopeDir(c.Scope)) + "/", Credentials: static, HTTPClient: env.HTTPClient, Now: env.Now})

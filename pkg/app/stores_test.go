@@ -1,9 +1,20 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wahealth/wahealth/pkg/app"
+	"github.com/wahealth/wahealth/pkg/cams"
+	"github.com/wahealth/wahealth/pkg/cams/camssim"
+	"github.com/wahealth/wahealth/pkg/config"
+	"github.com/wahealth/wahealth/pkg/monitor"
 
 	"github.com/wahealth/wahealth/pkg/state/oss/ossfake"
 )
@@ -43,5 +54,56 @@ targets:
 	}
 	if err := json.Unmarshal(doc, &st); err != nil || st.Version < 2 {
 		t.Errorf("state document version %d (%v)", st.Version, err)
+	}
+}
+
+// Two shards split the targets between them, each with its own state scope.
+func TestShardsSplitTargetsAndState(t *testing.T) {
+	sim := camssim.New(camssim.Options{AccessKeyID: "id", AccessKeySecret: "secret"})
+	u, err := sim.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	dir := t.TempDir()
+	var targets strings.Builder
+	for i := range 12 {
+		fmt.Fprintf(&targets, "  - {nodeType: phone, phoneNumber: \"86138%08d\"}\n", i)
+	}
+	cfg, err := config.Parse("t.yaml", []byte("custSpaceId: cs\ncams: {endpoint: "+u+"}\nstate: {path: "+filepath.Join(dir, "state.json")+"}\ntargets:\n"+targets.String()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(cfg, app.Env{Credentials: &cams.Credentials{AccessKeyID: "id", AccessKeySecret: "secret"}, Console: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	total := 0
+	for i := 1; i <= 2; i++ {
+		m, sel, err := a.Shard(context.Background(), i, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := m.Run(context.Background(), monitor.RunOptions{Select: sel})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Checked == 0 || rep.Checked == 12 {
+			t.Errorf("shard %d/2 checked %d of 12", i, rep.Checked)
+		}
+		total += rep.Checked
+		if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("state.shard-%d-of-2.json", i))); err != nil {
+			t.Errorf("shard %d/2 state: %v", i, err)
+		}
+		if again, _, _ := a.Shard(context.Background(), i, 2); again != m {
+			t.Error("a shard's monitor is not reused")
+		}
+	}
+	if total != 12 {
+		t.Errorf("the shards checked %d targets in all, want each of the 12 once", total)
+	}
+	if _, _, err := a.Shard(context.Background(), 3, 2); err == nil {
+		t.Error("shard 3/2 accepted")
 	}
 }

@@ -29,11 +29,15 @@ type Payload struct {
 	Labels map[string]string `json:"labels,omitempty"`
 	// DryRun checks and reports, but neither alerts nor saves state.
 	DryRun bool `json:"dryRun,omitempty"`
+	// Shard, "i/n" (1 <= i <= n), checks only the targets whose stable hash falls in shard i of
+	// n, with the shard's own state scope: several timer triggers, each with its own shard,
+	// split a fleet too large for one invocation.
+	Shard string `json:"shard,omitempty"`
 }
 
 // validPayload says what a payload may hold; every PayloadError ends with it.
 const validPayload = `the payload is a JSON object with the optional fields "labels" (an object of label names to ` +
-	`string values) and "dryRun" (true or false), e.g. {"labels":{"team":"support"},"dryRun":true}`
+	`string values), "dryRun" (true or false) and "shard" ("i/n"), e.g. {"labels":{"team":"support"},"dryRun":true}`
 
 // PayloadError is a timer payload that cannot be used. The invocation fails with it before any
 // state is read or any CAMS call is made.
@@ -81,7 +85,24 @@ func ParsePayload(s string) (Payload, error) {
 			return Payload{}, &PayloadError{Field: "labels", Problem: `field "labels" has an empty label name`}
 		}
 	}
+	if p.Shard != "" {
+		if _, _, err := p.ShardOf(); err != nil {
+			return Payload{}, err
+		}
+	}
 	return p, nil
+}
+
+// ShardOf parses Shard: i and n, or 0, 0 when the payload names no shard.
+func (p Payload) ShardOf() (int, int, error) {
+	if p.Shard == "" {
+		return 0, 0, nil
+	}
+	var i, n int
+	if c, err := fmt.Sscanf(p.Shard, "%d/%d", &i, &n); err != nil || c != 2 || n < 1 || i < 1 || i > n || fmt.Sprintf("%d/%d", i, n) != p.Shard {
+		return 0, 0, &PayloadError{Field: "shard", Problem: fmt.Sprintf(`field "shard" must be "i/n" with 1 <= i <= n, like "2/4", not %q`, p.Shard)}
+	}
+	return i, n, nil
 }
 
 // decodeProblem turns an error of json.Decoder.Decode into a PayloadError.
@@ -263,6 +284,22 @@ func TimerHandler(a *app.App, logger *slog.Logger) func(ctx context.Context, ev 
 		if err != nil {
 			return fail("invalid_payload", err)
 		}
+		mon := a.Monitor
+		if i, n, _ := p.ShardOf(); n > 0 {
+			m, inShard, err := a.Shard(ctx, i, n)
+			if err != nil {
+				return fail("failed", err)
+			}
+			mon, selected = m, 0
+			labelSel := sel
+			sel = func(t health.Target) bool { return inShard(t) && (labelSel == nil || labelSel(t)) }
+			for _, t := range a.Monitor.Targets {
+				if sel(t) {
+					selected++
+				}
+			}
+			attrs = append(attrs, slog.String("shard", p.Shard))
+		}
 		ctx, creds := inv.withCredentials(ctx)
 		attrs = append(attrs, slog.String("credentials", creds), slog.Int("targets", selected), slog.Bool("dry_run", p.DryRun))
 
@@ -270,7 +307,7 @@ func TimerHandler(a *app.App, logger *slog.Logger) func(ctx context.Context, ev 
 		if by, ok := fetchDeadline(ctx, inv, start); ok {
 			opts.FetchBy = by
 		}
-		rep, err := a.Monitor.Run(ctx, opts)
+		rep, err := mon.Run(ctx, opts)
 		if err != nil {
 			outcome := "failed"
 			if errors.Is(err, monitor.ErrBusy) {

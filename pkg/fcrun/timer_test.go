@@ -38,7 +38,7 @@ var (
 )
 
 const validPayload = `the payload is a JSON object with the optional fields "labels" (an object of label names to ` +
-	`string values) and "dryRun" (true or false), e.g. {"labels":{"team":"support"},"dryRun":true}`
+	`string values), "dryRun" (true or false) and "shard" ("i/n"), e.g. {"labels":{"team":"support"},"dryRun":true}`
 
 func TestParsePayload(t *testing.T) {
 	ok := []struct {
@@ -50,6 +50,7 @@ func TestParsePayload(t *testing.T) {
 		{"null", fcrun.Payload{}},
 		{"{}", fcrun.Payload{}},
 		{`{"dryRun":true}`, fcrun.Payload{DryRun: true}},
+		{`{"shard":"2/4"}`, fcrun.Payload{Shard: "2/4"}},
 		{` {"labels":{"team":"a","country":"id"},"dryRun":false} `, fcrun.Payload{Labels: map[string]string{"team": "a", "country": "id"}}},
 	}
 	for _, tc := range ok {
@@ -70,6 +71,9 @@ func TestParsePayload(t *testing.T) {
 		{`{"labels":"team=a"}`, "labels", `field "labels" must be an object of label names to string values, not a string`},
 		{`{"labels":{"team":1}}`, "labels", `field "labels" must map label names to strings, not to a number`},
 		{`{"labels":{"":"a"}}`, "labels", `field "labels" has an empty label name`},
+		{`{"shard":"5/4"}`, "shard", `field "shard" must be "i/n" with 1 <= i <= n, like "2/4", not "5/4"`},
+		{`{"shard":"0/4"}`, "shard", `field "shard" must be "i/n" with 1 <= i <= n, like "2/4", not "0/4"`},
+		{`{"shard":"1 of 4"}`, "shard", `field "shard" must be "i/n" with 1 <= i <= n, like "2/4", not "1 of 4"`},
 		{`every 5m`, "", `not valid JSON (invalid character 'e' looking for beginning of value at byte 1)`},
 		{`{"dryRun":true`, "", `not valid JSON (it ends too early)`},
 		{`{"dryRun":tru}`, "", `not valid JSON (invalid character '}' in literal true (expecting 'e') at byte 14)`},

@@ -1,6 +1,7 @@
 package health
 
 import (
+	"hash/fnv"
 	"strings"
 )
 
@@ -111,4 +112,15 @@ func Identify(e *Entity, t Target) {
 	}
 	e.Sources = append(e.Sources, t.ID())
 	e.Normalize()
+}
+
+// Shard returns the shard (1 to n) a target id falls in: a stable FNV-1a hash, so that the
+// same target stays in the same shard as long as n does not change.
+func Shard(targetID string, n int) int {
+	if n <= 1 {
+		return 1
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(targetID))
+	return int(h.Sum32()%uint32(n)) + 1
 }
