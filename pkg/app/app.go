@@ -21,6 +21,7 @@ import (
 	"github.com/wahealth/wahealth/pkg/monitor"
 	"github.com/wahealth/wahealth/pkg/state"
 	"github.com/wahealth/wahealth/pkg/state/oss"
+	"github.com/wahealth/wahealth/pkg/state/tablestore"
 )
 
 // Env is what the assembly reads from outside: the environment, the console, the clock.
@@ -216,6 +217,9 @@ func OpenStore(ctx context.Context, c config.State, creds cams.Credentials, env 
 			p = strings.TrimSuffix(p, ext) + "." + d + ext
 		}
 		s, err = state.OpenFile(p)
+	case "tablestore":
+		s, err = tablestore.Open(ctx, tablestore.Options{Endpoint: c.Endpoint, Instance: c.Instance, Table: c.Table,
+			Scope: c.Scope, Credentials: static, HTTPClient: env.HTTPClient, Now: env.Now})
 	case "oss":
 		s, err = oss.Open(ctx, oss.Options{Endpoint: c.Endpoint, Region: c.Region, Bucket: c.Bucket,
 			Prefix: path.Join(c.Prefix, scopeDir(c.Scope)) + "/", Credentials: static, HTTPClient: env.HTTPClient, Now: env.Now})

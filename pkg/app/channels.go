@@ -7,6 +7,9 @@ import (
 	"github.com/wahealth/wahealth/pkg/health"
 	"github.com/wahealth/wahealth/pkg/monitor"
 	"github.com/wahealth/wahealth/pkg/notify"
+	"github.com/wahealth/wahealth/pkg/notify/feishu"
+	"github.com/wahealth/wahealth/pkg/notify/slack"
+	"github.com/wahealth/wahealth/pkg/notify/webhook"
 )
 
 // Channels is the constructor switch for notifiers: one case per notifiers[].type. Templates
@@ -23,13 +26,18 @@ func Channels(cfg *config.Config, env Env) ([]monitor.Channel, error) {
 		switch n.Type {
 		case "console":
 			nt = notify.NewConsole(env.Console, tpl)
+		case "slack":
+			nt, err = slack.New(n, opts)
+		case "feishu":
+			nt, err = feishu.New(n, opts)
+		case "webhook":
+			nt, err = webhook.New(n, opts)
 		default:
 			err = fmt.Errorf("type %q is not supported", n.Type)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("notifiers[%d] (%s): %w", i, n.Name, err)
 		}
-		_ = opts
 		out = append(out, monitor.Channel{Name: n.Name, Type: n.Type, Notifier: nt, Filter: filterOf(n), Timeout: n.Timeout.D(), Digest: n.Digest})
 	}
 	return out, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/wahealth/wahealth/pkg/monitor"
 
 	"github.com/wahealth/wahealth/pkg/state/oss/ossfake"
+	"github.com/wahealth/wahealth/pkg/state/tablestore/otsfake"
 )
 
 // The checker keeps its state in OSS (the wire-level fake): -init-state checks the bucket, and
@@ -105,5 +106,40 @@ func TestShardsSplitTargetsAndState(t *testing.T) {
 	}
 	if _, _, err := a.Shard(context.Background(), 3, 2); err == nil {
 		t.Error("shard 3/2 accepted")
+	}
+}
+
+// The checker keeps its state in Tablestore (the wire-level fake): -init-state creates the
+// table, and two cycles leave one row (saved twice a cycle) whose second cycle saw the change.
+func TestCheckerWithTablestoreState(t *testing.T) {
+	fake := otsfake.New(otsfake.Options{Credentials: []otsfake.Credential{{AccessKeyID: "sim-access-key-id", AccessKeySecret: "sim-access-key-secret"}}})
+	defer fake.Close()
+	sc := writeFile(t, "scenario.yaml", scenario)
+	cfg := writeFile(t, "c.yaml", `
+custSpaceId: cs-1
+cams: {maxRetries: -1}
+state: {type: tablestore, endpoint: `+fake.URL()+`, instance: `+fake.Instance()+`, table: wahealth_state}
+targets:
+  - {nodeType: phone, phoneNumber: "8613800000001"}
+`)
+	code, out, errOut := runChecker(t, nil, "-config", cfg, "-simulate", sc, "-init-state")
+	if code != 0 || !strings.Contains(out, "Tablestore table wahealth_state is ready") {
+		t.Fatalf("init-state: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runChecker(t, nil, "-config", cfg, "-simulate", sc, "-json", "-every", "1ms", "-cycles", "2")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, `"to": "BLOCKED"`) {
+		t.Errorf("the second cycle did not see the change against the stored baseline:\n%s", out)
+	}
+	row, ok := fake.Row("wahealth_state", otsfake.Cell{Name: "scope", Value: "default"})
+	if !ok {
+		t.Fatalf("no state row; rows %v", fake.Rows("wahealth_state"))
+	}
+	// Each cycle saves twice: the new state with its outbox, then the delivery outcome.
+	v, ok := row.Column("version")
+	if !ok || v.Value != int64(4) {
+		t.Errorf("version column %+v", v)
 	}
 }

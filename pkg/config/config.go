@@ -246,7 +246,7 @@ type Notifier struct {
 	Token Secret `yaml:"token"`
 	// Channel is the Slack channel (id or #name) a bot token posts to.
 	Channel string `yaml:"channel"`
-	// Keyword is added to DingTalk messages for robots with keyword security.
+	// Keyword is added to DingTalk and Feishu messages for robots with keyword security.
 	Keyword string `yaml:"keyword"`
 	// AtMobiles, AtUserIDs and AtAll mention people in DingTalk (and WeCom) messages whose
 	// severity is in AtSeverities (default: critical).
