@@ -7,9 +7,11 @@ import (
 	"github.com/wahealth/wahealth/pkg/health"
 	"github.com/wahealth/wahealth/pkg/monitor"
 	"github.com/wahealth/wahealth/pkg/notify"
+	"github.com/wahealth/wahealth/pkg/notify/dingtalk"
 	"github.com/wahealth/wahealth/pkg/notify/feishu"
 	"github.com/wahealth/wahealth/pkg/notify/slack"
 	"github.com/wahealth/wahealth/pkg/notify/webhook"
+	"github.com/wahealth/wahealth/pkg/notify/wecom"
 )
 
 // Channels is the constructor switch for notifiers: one case per notifiers[].type. Templates
@@ -28,6 +30,10 @@ func Channels(cfg *config.Config, env Env) ([]monitor.Channel, error) {
 			nt = notify.NewConsole(env.Console, tpl)
 		case "slack":
 			nt, err = slack.New(n, opts)
+		case "dingtalk":
+			nt, err = dingtalk.New(n, opts)
+		case "wecom":
+			nt, err = wecom.New(n, opts)
 		case "feishu":
 			nt, err = feishu.New(n, opts)
 		case "webhook":

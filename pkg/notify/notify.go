@@ -74,6 +74,9 @@ type Alert struct {
 	// Since is when the entity became degraded: for a reminder, how long it has been going on;
 	// for a recovery, how long it lasted.
 	Since time.Time `json:"since,omitzero"`
+	// For is how long the problem has been going on (a reminder) or lasted (a recovery): the
+	// message's time minus Since; 0 when unknown.
+	For time.Duration `json:"for,omitempty"`
 }
 
 // Failure reports a target whose checks keep failing, or recovered.
@@ -98,11 +101,21 @@ type Baseline struct {
 	Targets int `json:"targets"`
 	// NotAvailable lists the entities that cannot send normally right now.
 	NotAvailable []health.Entity `json:"notAvailable,omitempty"`
+	// Digest is true for the scheduled digest (false for the first cycle's summary).
+	Digest bool `json:"digest,omitempty"`
 }
 
-// Seal sorts the message's parts, sets its Severity and derives its ID from its content and
-// cycle, so that the same findings give the same ID.
+// Seal sorts the message's parts, fills in how long problems have lasted, sets its Severity and
+// derives its ID from its content and cycle, so that the same findings give the same ID.
 func (m *Message) Seal() {
+	for i := range m.Alerts {
+		if a := &m.Alerts[i]; !a.Since.IsZero() && a.For == 0 && m.Time.After(a.Since) {
+			a.For = m.Time.Sub(a.Since)
+		}
+	}
+	if m.Kind == KindDigest && m.Baseline != nil {
+		m.Baseline.Digest = true
+	}
 	sort.SliceStable(m.Alerts, func(i, j int) bool {
 		a, b := m.Alerts[i], m.Alerts[j]
 		if a.Severity.Rank() != b.Severity.Rank() {

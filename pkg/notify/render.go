@@ -26,6 +26,7 @@ func Funcs() template.FuncMap {
 		"ts":         func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"duration":   Duration,
 		"explain":    Explain,
+		"human":      Human,
 	}
 }
 
@@ -80,8 +81,10 @@ func Explain(code string) *knowledge.Entry {
 }
 
 // Duration says how long from since to now, for people: "45m", "2h 5m", "3d 4h".
-func Duration(since, now time.Time) string {
-	d := now.Sub(since)
+func Duration(since, now time.Time) string { return Human(now.Sub(since)) }
+
+// Human says how long d is, for people: "45m", "2h 5m", "3d 4h".
+func Human(d time.Duration) string {
 	if d < time.Minute {
 		return "less than a minute"
 	}

@@ -265,7 +265,9 @@ func escapeMessage(m *notify.Message) *notify.Message {
 	out.CycleID = escape(m.CycleID)
 	out.Alerts = make([]notify.Alert, len(m.Alerts))
 	for i, a := range m.Alerts {
-		out.Alerts[i] = notify.Alert{Entity: escapeEntity(a.Entity), Severity: a.Severity, Changes: make([]health.Change, len(a.Changes))}
+		out.Alerts[i] = a // every field: Reminder, Since, For, and fields added later
+		out.Alerts[i].Entity = escapeEntity(a.Entity)
+		out.Alerts[i].Changes = make([]health.Change, len(a.Changes))
 		for j, c := range a.Changes {
 			out.Alerts[i].Changes[j] = escapeChange(c)
 		}

@@ -58,6 +58,9 @@ func TestGolden(t *testing.T) {
 		"baseline": notifytest.Baseline(),
 		"failures": notifytest.Failures(),
 		"test":     notify.Sample(notifytest.Time),
+		"reminder": notifytest.Reminder(),
+		"recovery": notifytest.Recovery(),
+		"digest":   notifytest.Digest(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			msgs := build(t, m)
