@@ -93,3 +93,37 @@ func TestConsoleWriteErrorIsReturned(t *testing.T) {
 type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestTemplateOverrides(t *testing.T) {
+	dir := t.TempDir()
+	if err := writeFile(dir+"/console.tmpl", "custom: {{ .Title }}"); err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := notify.LoadTemplate("console", dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := notify.Render(tpl, notifytest.Cycle()); !strings.HasPrefix(out, "custom: WhatsApp health") {
+		t.Errorf("templatesDir not used: %q", out)
+	}
+	// A directory without the channel's file keeps the built-in template.
+	tpl, err = notify.LoadTemplate("console", t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := notify.Render(tpl, notifytest.Cycle()); !strings.HasPrefix(out, "== [CRITICAL]") {
+		t.Errorf("built-in template not kept: %q", out)
+	}
+	// A per-notifier file wins over the directory.
+	file := dir + "/mine.tmpl"
+	if err := writeFile(file, "mine: {{ .Severity }}"); err != nil {
+		t.Fatal(err)
+	}
+	tpl, err = notify.LoadTemplate("console", dir, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := notify.Render(tpl, notifytest.Cycle()); out != "mine: critical" {
+		t.Errorf("per-notifier template not used: %q", out)
+	}
+}
