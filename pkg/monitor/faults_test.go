@@ -246,3 +246,32 @@ func TestCorruptStateIsQuarantinedThenFreshBaseline(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// An alert that cannot be delivered for longer than OutboxTTL is dropped and reported as
+// expired, so a dead channel does not grow the state forever.
+func TestUndeliverableAlertExpires(t *testing.T) {
+	r := newRig(t, examples.DemoScenario, demoTargets[:1])
+	r.cycle(t) // baseline
+	r.console.fail = true
+	rep := r.cycle(t) // LIMITED, not delivered
+	if rep.Pending != 1 {
+		t.Fatalf("pending %d", rep.Pending)
+	}
+	r.now = r.now.Add(monitor.OutboxTTL)
+	rep = r.cycle(t) // a day later: the LIMITED alert expires; BLOCKED fails again
+	var expired, failed int
+	for _, d := range rep.Deliveries {
+		switch d.Status {
+		case "expired":
+			expired++
+			if !strings.Contains(d.Error, "not delivered within 24h0m0s") {
+				t.Errorf("expired delivery error %q", d.Error)
+			}
+		case "failed":
+			failed++
+		}
+	}
+	if expired != 1 || failed != 1 || rep.Pending != 1 {
+		t.Errorf("expired %d failed %d pending %d: %+v", expired, failed, rep.Pending, rep.Deliveries)
+	}
+}
