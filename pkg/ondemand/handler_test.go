@@ -94,6 +94,11 @@ func TestEveryEndpointButHealthzNeedsTheToken(t *testing.T) {
 		{http.MethodGet, "/check?nodeType=phone&phoneNumber=8613800000001"},
 		{http.MethodGet, "/no-such-path"},
 		{http.MethodDelete, "/status"},
+		{http.MethodPost, "/test-notify"},
+		{http.MethodGet, "/silences"},
+		{http.MethodPost, "/silences"},
+		{http.MethodGet, "/silences/api-00000000"},
+		{http.MethodDelete, "/silences/api-00000000"},
 	}
 	creds := []struct {
 		name      string
@@ -137,14 +142,15 @@ func TestEveryEndpointButHealthzNeedsTheToken(t *testing.T) {
 	}
 	basic := []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("anyone:"+token))}
 	for _, h := range [][]string{bearer, {"Authorization", "bearer " + token}, basic} {
-		for _, path := range []string{"/status", "/status?format=html", "/badge.svg?entity=WABA:1"} {
+		for _, path := range []string{"/status", "/status?format=html", "/badge.svg?entity=WABA:1", "/silences"} {
 			if res := r.do(t, http.MethodGet, path, nil, h...); res.status == http.StatusUnauthorized {
 				t.Errorf("%s %s: %d %s", h[1][:6], path, res.status, res.body)
 			}
 		}
 	}
 	// Basic is for reading only: what acts needs Bearer, which a browser never sends by itself.
-	for _, ep := range []struct{ method, path string }{{http.MethodPost, "/check"}, {http.MethodGet, "/check?nodeType=waba&wabaId=1"}} {
+	for _, ep := range []struct{ method, path string }{{http.MethodPost, "/check"}, {http.MethodGet, "/check?nodeType=waba&wabaId=1"},
+		{http.MethodPost, "/test-notify"}, {http.MethodPost, "/silences"}, {http.MethodDelete, "/silences/api-00000000"}} {
 		res := r.do(t, ep.method, ep.path, nil, basic...)
 		if e := errorOf(t, res, http.StatusUnauthorized); !strings.Contains(e.Message, "Bearer") {
 			t.Errorf("Basic on %s %s: %+v", ep.method, ep.path, e)
@@ -168,7 +174,11 @@ func TestUnknownPathAndWrongMethod(t *testing.T) {
 	}{
 		{http.MethodGet, "/", http.StatusNotFound, "not_found", ""},
 		{http.MethodGet, "/status/", http.StatusNotFound, "not_found", ""},
-		{http.MethodGet, "/test-notify", http.StatusNotFound, "not_found", ""},
+		{http.MethodGet, "/test-notify", http.StatusMethodNotAllowed, "method_not_allowed", "POST"},
+		{http.MethodDelete, "/silences", http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD, POST"},
+		{http.MethodPost, "/silences/api-00000000", http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD, DELETE"},
+		{http.MethodDelete, "/silences/", http.StatusNotFound, "not_found", ""},
+		{http.MethodDelete, "/silences/api-1/x", http.StatusNotFound, "not_found", ""},
 		{http.MethodDelete, "/status", http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD"},
 		{http.MethodPost, "/badge.svg", http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD"},
 		{http.MethodPut, "/check", http.StatusMethodNotAllowed, "method_not_allowed", "GET, POST"},

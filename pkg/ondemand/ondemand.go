@@ -10,8 +10,14 @@
 //	GET  /badge.svg          a status badge for ?entity=TYPE:id or ?phoneNumber=...
 //	POST /check              run a full cycle now; body {"labels":{...},"notify":true,"dryRun":false}
 //	GET  /check              ad-hoc check of one entity: ?nodeType=phone&phoneNumber=...[&custSpaceId=...][&record=true]
+//	POST /test-notify        send the marked test alert through every notifier and report each result
+//	GET  /silences           the configured silences and those created here
+//	POST /silences           create a silence: body {"match":{...},"duration":"2h"} or {"match":{...},"end":"..."}
+//	GET  /silences/{id}      one silence
+//	DELETE /silences/{id}    delete a silence created here
 //
-// Every endpoint but /healthz requires "Authorization: Bearer <token>" when Auth is "token".
+// Every endpoint but /healthz requires "Authorization: Bearer <token>" when Auth is "token"
+// (the endpoints that only read also take the token as an HTTP Basic password, for browsers).
 // Errors are JSON: {"error":{"code":"...","message":"..."}}.
 package ondemand
 
@@ -24,6 +30,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -57,6 +64,7 @@ type Options struct {
 	// configured targets. Required.
 	Monitor *monitor.Monitor
 	// Store is read by GET /status and GET /badge.svg (no CAMS call). Monitor.Store when nil.
+	// The silences endpoints always use Monitor.Store: the store the cycles read silences from.
 	Store state.Store
 	// Adhoc answers GET /check. Required.
 	Adhoc AdhocChecker
@@ -85,6 +93,8 @@ type handler struct {
 	limiter  *rate.Limiter
 	page     *template.Template
 	routes   map[string]route
+	// silence is the route of /silences/{id}.
+	silence route
 }
 
 // route is one path's methods.
@@ -151,7 +161,13 @@ func New(o Options) (http.Handler, error) {
 		"/badge.svg": get(h.badge),
 		"/check": {allow: "GET, POST", methods: map[string]func(http.ResponseWriter, *http.Request) error{
 			http.MethodGet: h.adhoc, http.MethodPost: h.cycle}},
+		"/test-notify": {allow: "POST", methods: map[string]func(http.ResponseWriter, *http.Request) error{
+			http.MethodPost: h.testNotify}},
+		"/silences": {allow: "GET, HEAD, POST", methods: map[string]func(http.ResponseWriter, *http.Request) error{
+			http.MethodGet: h.listSilences, http.MethodHead: h.listSilences, http.MethodPost: h.createSilence}},
 	}
+	h.silence = route{allow: "GET, HEAD, DELETE", methods: map[string]func(http.ResponseWriter, *http.Request) error{
+		http.MethodGet: h.getSilence, http.MethodHead: h.getSilence, http.MethodDelete: h.deleteSilence}}
 	return h, nil
 }
 
@@ -195,6 +211,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve authenticates and routes one request.
 func (h *handler) serve(w http.ResponseWriter, r *http.Request) error {
 	rt, known := h.routes[r.URL.Path]
+	if id, ok := strings.CutPrefix(r.URL.Path, silencePrefix); ok && id != "" && !strings.Contains(id, "/") {
+		rt, known = h.silence, true
+		r.SetPathValue("id", id)
+	}
 	if r.URL.Path != "/healthz" {
 		if err := h.authorize(r); err != nil {
 			return err
@@ -202,7 +222,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !known {
 		return &httpError{status: http.StatusNotFound, code: "not_found",
-			message: fmt.Sprintf("no endpoint %s (endpoints: /healthz, /status, /badge.svg, /check)", truncate(r.URL.Path, 100))}
+			message: fmt.Sprintf("no endpoint %s (endpoints: /healthz, /status, /badge.svg, /check, /test-notify, /silences)", truncate(r.URL.Path, 100))}
 	}
 	fn := rt.methods[r.Method]
 	if fn == nil {

@@ -130,7 +130,8 @@ func writeError(w http.ResponseWriter, err error) {
 // token is also accepted as the password of HTTP Basic authentication, for reading only:
 // GET and HEAD of /status and /badge.svg. Endpoints that act (a cycle, a CAMS call) take only
 // Bearer, which a browser never sends on its own, so another site cannot make a logged-in
-// browser trigger them.
+// browser trigger them. GET and HEAD of /silences and /silences/{id} only read too, and take
+// Basic as well, so that a person can see from a phone's browser what is silenced.
 func (h *handler) authorize(r *http.Request) error {
 	if h.o.Auth == AuthFunction {
 		return nil
@@ -141,7 +142,7 @@ func (h *handler) authorize(r *http.Request) error {
 	challenge := `Bearer realm="wahealth"`
 	switch {
 	case scheme == "basic" && !readOnly(r):
-		e.message = "HTTP Basic authentication is accepted only to read /status and /badge.svg: send Authorization: Bearer <token>"
+		e.message = "HTTP Basic authentication is accepted only to read /status, /badge.svg and /silences: send Authorization: Bearer <token>"
 	case scheme != "":
 		sum := sha256.Sum256([]byte(got))
 		if subtle.ConstantTimeCompare(sum[:], h.tokenSum[:]) == 1 {
@@ -159,7 +160,15 @@ func (h *handler) authorize(r *http.Request) error {
 
 // readOnly reports whether r only reads the stored state.
 func readOnly(r *http.Request) bool {
-	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.URL.Path == "/status" || r.URL.Path == "/badge.svg")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	switch p := r.URL.Path; {
+	case p == "/status", p == "/badge.svg", p == "/silences":
+		return true
+	default:
+		return strings.HasPrefix(p, silencePrefix)
+	}
 }
 
 // credential extracts the token of a Bearer header ("bearer"), or the password of a Basic one
