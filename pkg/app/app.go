@@ -184,6 +184,7 @@ func (a *App) Shard(ctx context.Context, i, n int) (*monitor.Monitor, func(healt
 		_ = store.Close()
 		return nil, nil, err
 	}
+	m.SilencesFrom = a.Store // silences made over HTTP live in the main scope
 	if a.shards == nil {
 		a.shards = map[string]*monitor.Monitor{}
 	}

@@ -120,8 +120,9 @@ func (m *Monitor) applyDeliveries(st *state.State, ds []Delivery) {
 	}
 }
 
-// recordDeliveries saves the outbox after delivery. The cycle holds the lease, so a conflict
-// means the lease expired under it: re-read and apply the outcomes to the fresh state.
+// recordDeliveries saves the outbox after delivery. A conflict means someone else saved in
+// between (the HTTP function storing a silence, or a cycle whose lease took over an expired
+// one): re-read and apply the outcomes to the fresh state.
 func (m *Monitor) recordDeliveries(ctx context.Context, st *state.State, ds []Delivery, log *slog.Logger) error {
 	if len(ds) == 0 {
 		return nil

@@ -65,6 +65,10 @@ type Monitor struct {
 	// Silences mute matching entities while active (the HTTP API's silences, kept in the
 	// state, apply too).
 	Silences []policy.Silence
+	// SilencesFrom, when set, is another store whose API silences apply too (read only): a
+	// shard's monitor keeps its own state but honours the silences the HTTP function stores
+	// in the main one.
+	SilencesFrom state.Store
 	// Digest, when set, schedules a daily summary to the channels with Digest set.
 	Digest *DigestSchedule
 	// QPS is the request budget of the cycle's health source. With MaxDuration or a FetchBy
@@ -218,6 +222,15 @@ func (m *Monitor) Run(ctx context.Context, opts RunOptions) (*Report, error) {
 		defer cancel()
 	}
 	obs := m.fetch(fctx, targets, opts.Observe)
+	if m.SilencesFrom != nil {
+		shared, err := m.SilencesFrom.Load(ctx)
+		if err != nil {
+			// Not fatal: the cycle's own silences still apply; say so.
+			log.Warn("load shared silences", slog.String("error", err.Error()))
+		} else {
+			obs.silences = shared.Silences
+		}
+	}
 	obs.sweep = sweepRep
 
 	rep := &Report{CycleID: opts.CycleID, StartedAt: start, DryRun: opts.DryRun, Covered: obs.covered}
@@ -330,6 +343,8 @@ type observations struct {
 	covered int
 	// sweep is how the cycle's targets were chosen.
 	sweep SweepReport
+	// silences are API silences read from Monitor.SilencesFrom.
+	silences []policy.Silence
 }
 
 func (m *Monitor) fetch(ctx context.Context, targets []health.Target, observe func(cams.Outcome)) *observations {

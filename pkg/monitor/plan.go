@@ -125,7 +125,7 @@ func (m *Monitor) apply(prev *state.State, obs *observations, opts RunOptions, s
 			policy.Baseline(next.Alerting, p.snap, obs.at)
 		}
 	} else {
-		silences := append(slices.Clone(m.Silences), prev.Silences...)
+		silences := append(append(slices.Clone(m.Silences), prev.Silences...), obs.silences...)
 		p.decisions = policy.Evaluate(m.Policy, next.Alerting, p.snap, p.carried, silences, obs.at)
 		alerted := map[health.Key]bool{}
 		for _, d := range p.decisions {

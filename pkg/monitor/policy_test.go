@@ -1,6 +1,8 @@
 package monitor_test
 
 import (
+	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/wahealth/wahealth/pkg/monitor"
 	"github.com/wahealth/wahealth/pkg/notify"
 	"github.com/wahealth/wahealth/pkg/policy"
+	"github.com/wahealth/wahealth/pkg/state"
 )
 
 const blockedScenario = `
@@ -80,5 +83,24 @@ func TestFailureThresholdHoldsAFlap(t *testing.T) {
 	rep := r.cycle(t) // LIMITED: 1 of 3
 	if rep.Message != nil || len(rep.Suppressed) != 1 || !strings.Contains(rep.Suppressed[0].Reason, "failureThreshold: 1 of 3") {
 		t.Errorf("suppressed %+v message %v", rep.Suppressed, rep.Message)
+	}
+}
+
+func TestSilencesFromAnotherStoreApply(t *testing.T) {
+	r := newRig(t, []byte(blockedScenario), demoTargets[:1])
+	shared, err := state.OpenFile(filepath.Join(t.TempDir(), "main.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := state.New()
+	st.Silences = []policy.Silence{{ID: "api-1", Match: policy.Matcher{ID: "8613800000001"}, End: r.now.Add(time.Hour)}}
+	if err := shared.Save(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	r.mon.SilencesFrom = shared
+	r.cycle(t) // baseline
+	rep := r.cycle(t)
+	if len(rep.Suppressed) != 1 || rep.Suppressed[0].Reason != "silenced by api-1" {
+		t.Errorf("suppressed %+v", rep.Suppressed)
 	}
 }
