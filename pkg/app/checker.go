@@ -168,7 +168,9 @@ func CheckerMain(ctx context.Context, args []string, stdout, stderr io.Writer, g
 			code = 1
 		} else if o.JSON {
 			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
+			if isTerminal(stdout) {
+				enc.SetIndent("", "  ") // for people; scripts get compact lines
+			}
 			if err := enc.Encode(rep); err != nil {
 				return 1
 			}

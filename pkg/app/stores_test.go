@@ -43,7 +43,7 @@ targets:
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if !strings.Contains(out, `"to": "BLOCKED"`) {
+	if !strings.Contains(out, `"to":"BLOCKED"`) {
 		t.Errorf("the second cycle did not see the change against the stored baseline:\n%s", out)
 	}
 	doc, ok := fake.Object("wahealth-state", "wahealth/state.json")
@@ -130,7 +130,7 @@ targets:
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if !strings.Contains(out, `"to": "BLOCKED"`) {
+	if !strings.Contains(out, `"to":"BLOCKED"`) {
 		t.Errorf("the second cycle did not see the change against the stored baseline:\n%s", out)
 	}
 	row, ok := fake.Row("wahealth_state", otsfake.Cell{Name: "scope", Value: "default"})

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,24 +28,26 @@ func Encode(s *State) ([]byte, error) {
 // An empty, truncated or otherwise undecodable document is a *CorruptError; a newer schema a
 // *SchemaError.
 func Decode(where string, b []byte) (*State, error) {
-	var probe struct {
-		Schema *int `json:"schema"`
-	}
-	if err := json.Unmarshal(b, &probe); err != nil {
-		return nil, &CorruptError{Where: where, Err: err}
-	}
-	if probe.Schema == nil {
-		return nil, &CorruptError{Where: where, Err: errors.New("no schema version")}
-	}
-	if *probe.Schema < 1 {
-		return nil, &CorruptError{Where: where, Err: fmt.Errorf("invalid schema version %d", *probe.Schema)}
-	}
-	if *probe.Schema > SchemaVersion {
-		return nil, &SchemaError{Where: where, Found: *probe.Schema}
-	}
+	// One pass in the common case; the schema is checked after decoding. Only when decoding
+	// fails is the document probed for its schema, to tell "newer" from "damaged".
 	s := New()
+	s.Schema = 0
 	if err := json.Unmarshal(b, s); err != nil {
+		var probe struct {
+			Schema *int `json:"schema"`
+		}
+		if json.Unmarshal(b, &probe) == nil && probe.Schema != nil && *probe.Schema > SchemaVersion {
+			return nil, &SchemaError{Where: where, Found: *probe.Schema}
+		}
 		return nil, &CorruptError{Where: where, Err: err}
+	}
+	switch {
+	case s.Schema > SchemaVersion:
+		return nil, &SchemaError{Where: where, Found: s.Schema}
+	case s.Schema == 0 && !bytes.Contains(b, []byte(`"schema"`)):
+		return nil, &CorruptError{Where: where, Err: errors.New("no schema version")}
+	case s.Schema < 1:
+		return nil, &CorruptError{Where: where, Err: fmt.Errorf("invalid schema version %d", s.Schema)}
 	}
 	if s.Snapshot == nil {
 		s.Snapshot = health.NewSnapshot()
